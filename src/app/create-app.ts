@@ -1,0 +1,23 @@
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { AppConfig } from '../config/config';
+import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { AppModule } from './app.module';
+
+/** Builds the application (not yet listening): used by main, the e2e tests and the benchmarks. */
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true, abortOnError: false });
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks();
+  return app;
+}
+
+/** Starts listening and logs the one line that says where, and on which stores. */
+export async function listen(app: INestApplication, config: AppConfig): Promise<void> {
+  await app.listen(config.server.port);
+  const store = app.get<EventStore>(EVENT_STORE);
+  app
+    .get(Logger)
+    .log(`Drydock listening on http://localhost:${config.server.port} (event store: ${store.description})`, 'Drydock');
+}

@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Params } from 'nestjs-pino';
+import pino from 'pino';
+import type { AppConfig } from '../config/config';
+
+/** Never logged: keys, credentials, authorization headers. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  '*.authorization',
+  '*.apiKey',
+  '*.key',
+  '*.password',
+  '*.credentials',
+  '*.connectionString',
+];
+
+function transport(config: AppConfig) {
+  return config.log.pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined;
+}
+
+/** The correlation id of a request: taken from x-correlation-id / x-request-id, or made here. */
+export function correlationIdOf(req: IncomingMessage): string {
+  const header = req.headers['x-correlation-id'] ?? req.headers['x-request-id'];
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && /^[\w.:-]{1,128}$/.test(value) ? value : randomUUID();
+}
+
+export function loggerParams(config: AppConfig): Params {
+  return {
+    pinoHttp: {
+      level: config.log.level,
+      transport: transport(config),
+      redact: REDACT_PATHS,
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const id = correlationIdOf(req);
+        res.setHeader('x-correlation-id', id);
+        return id;
+      },
+      customAttributeKeys: { reqId: 'correlationId' },
+      quietReqLogger: true,
+      autoLogging: { ignore: (req: IncomingMessage) => req.url === '/healthz' || req.url === '/readyz' },
+    },
+  };
+}
+
+/** A logger for the moments before Nest's logger exists (bad config, failed start). */
+export function bootLogger(config?: AppConfig) {
+  return pino({
+    level: config?.log.level ?? 'info',
+    transport: config ? transport(config) : undefined,
+    redact: REDACT_PATHS,
+  });
+}

@@ -1,0 +1,38 @@
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { RunnerRegistry } from '../messaging/runner-registry';
+
+/** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: stores reachable, runners running). */
+@Controller()
+export class ProbesController {
+  private readonly startedAt = Date.now();
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    private readonly runners: RunnerRegistry,
+  ) {}
+
+  @Get('healthz')
+  healthz() {
+    return { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) };
+  }
+
+  @Get('readyz')
+  async readyz() {
+    const checks: Record<string, unknown> = {};
+    let ready = true;
+    try {
+      await this.store.ping();
+      checks.eventStore = { status: 'ok', store: this.store.description };
+    } catch (err) {
+      ready = false;
+      checks.eventStore = { status: 'unreachable', error: (err as Error).message };
+    }
+    const runners = this.runners.statuses();
+    const notRunning = runners.filter((r) => r.state === 'starting' || r.state === 'stopped');
+    if (notRunning.length) ready = false;
+    checks.subscriptions = runners;
+    if (!ready) throw new ServiceUnavailableException({ status: 'not_ready', checks });
+    return { status: 'ready', checks };
+  }
+}

@@ -1,0 +1,178 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { plainToInstance, Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  Min,
+  MinLength,
+  ValidateNested,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import { parse as parseToml, TomlError } from 'smol-toml';
+
+/**
+ * The one configuration object. Property names are the keys of `config/site.toml`,
+ * so every error names the key an operator has to fix.
+ */
+class ServerConfig {
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 65535' })
+  @Max(65535, { message: 'must be between 1 and 65535' })
+  port = 3000;
+}
+
+class StorageConfig {
+  @IsString({ message: 'must be a path' })
+  @MinLength(1, { message: 'must not be empty' })
+  data_dir = './data';
+}
+
+class EventStoreConfig {
+  @IsOptional()
+  @IsString({ message: 'must be an esdb:// connection string' })
+  connection_string?: string;
+
+  @IsBoolean({ message: 'must be true or false' })
+  group_commit = true;
+}
+
+class ReadStoreConfig {
+  @IsOptional()
+  @IsString({ message: 'must be a mongodb:// URI' })
+  mongodb_uri?: string;
+}
+
+class CommandsConfig {
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 100' })
+  @Max(100, { message: 'must be between 0 and 100' })
+  max_conflict_retries = 8;
+}
+
+class AutoMachineRepairConfig {
+  @IsBoolean({ message: 'must be true or false' })
+  enabled = true;
+}
+
+class LogConfig {
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+  })
+  level = 'info';
+
+  @IsBoolean({ message: 'must be true or false' })
+  pretty = false;
+}
+
+export class AppConfig {
+  @ValidateNested() @Type(() => ServerConfig) server = new ServerConfig();
+  @ValidateNested() @Type(() => StorageConfig) storage = new StorageConfig();
+  @ValidateNested() @Type(() => EventStoreConfig) event_store = new EventStoreConfig();
+  @ValidateNested() @Type(() => ReadStoreConfig) read_store = new ReadStoreConfig();
+  @ValidateNested() @Type(() => CommandsConfig) commands = new CommandsConfig();
+  @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
+  @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
+
+  /** Where each key's value came from: `default`, `file` or `env`. */
+  @IsOptional()
+  sources: Record<string, 'default' | 'file' | 'env'> = {};
+  /** The TOML file that was read, if any. */
+  @IsOptional()
+  file: string | null = null;
+}
+
+type EnvKind = 'int' | 'bool' | 'string';
+/** Environment variables win over the file. */
+const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
+  ['PORT', 'server.port', 'int'],
+  ['DATA_DIR', 'storage.data_dir', 'string'],
+  ['EVENTSTORE_CONNECTION_STRING', 'event_store.connection_string', 'string'],
+  ['EVENTSTORE_GROUP_COMMIT', 'event_store.group_commit', 'bool'],
+  ['MONGODB_URI', 'read_store.mongodb_uri', 'string'],
+  ['AUTO_MACHINE_REPAIR_ENABLED', 'auto_machine_repair_plugin.enabled', 'bool'],
+  ['LOG_LEVEL', 'log.level', 'string'],
+  ['LOG_PRETTY', 'log.pretty', 'bool'],
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function coerce(raw: string, kind: EnvKind): unknown {
+  if (kind === 'int') return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (kind === 'bool') {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    return raw;
+  }
+  return raw;
+}
+
+function flatten(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((e) => {
+    const key = prefix ? `${prefix}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).map((msg) => {
+      const env = ENV.find(([, k]) => k === key)?.[0];
+      const where = env ? ` (or env ${env})` : '';
+      return msg.startsWith('property ')
+        ? `${key}: unknown key; remove it or check its spelling`
+        : `${key}${where} ${msg}, got ${JSON.stringify(e.value)}`;
+    });
+    return [...own, ...flatten(e.children ?? [], key)];
+  });
+}
+
+/**
+ * Loads `config/site.toml` (or the file named by DRYDOCK_CONFIG), applies environment
+ * variables over it, and validates the result. Throws ConfigError naming every bad key.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): AppConfig {
+  const explicit = env.DRYDOCK_CONFIG;
+  const file = resolve(cwd, explicit ?? 'config/site.toml');
+  let raw: Record<string, unknown> = {};
+  const sources: AppConfig['sources'] = {};
+  if (existsSync(file)) {
+    try {
+      raw = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}` : '';
+      throw new ConfigError([`${file}: not valid TOML${where}: ${(err as Error).message.split('\n')[0]}`]);
+    }
+    for (const [section, values] of Object.entries(raw)) {
+      if (values && typeof values === 'object') {
+        for (const k of Object.keys(values)) sources[`${section}.${k}`] = 'file';
+      }
+    }
+  } else if (explicit) {
+    throw new ConfigError([`DRYDOCK_CONFIG names ${file}, which does not exist`]);
+  }
+
+  for (const [name, key, kind] of ENV) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const [section, prop] = key.split('.');
+    const target = (raw[section] ??= {}) as Record<string, unknown>;
+    target[prop] = coerce(value, kind);
+    sources[key] = 'env';
+  }
+
+  delete raw.sources;
+  delete raw.file;
+  const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
+  const problems = flatten(errors);
+  if (problems.length) throw new ConfigError(problems);
+  config.sources = sources;
+  config.file = existsSync(file) ? file : null;
+  return config;
+}

@@ -1,0 +1,51 @@
+import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { join } from 'node:path';
+import { AppConfig } from '../config/config';
+import { EsdbEventStore } from './esdb/esdb-event-store';
+import { EVENT_STORE, EventStore } from './event-store.port';
+import { SqliteEventStore } from './sqlite/sqlite-event-store';
+
+/** EventStoreDB when a connection string is configured; otherwise the embedded SQLite log. */
+export async function createEventStore(config: AppConfig): Promise<EventStore> {
+  const cs = config.event_store.connection_string;
+  if (cs) {
+    const store = new EsdbEventStore(cs);
+    try {
+      await withTimeout(store.ping(), 10_000);
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw new Error(
+        `EventStoreDB is unreachable at event_store.connection_string (EVENTSTORE_CONNECTION_STRING): ${(err as Error).message}`,
+      );
+    }
+    return store;
+  }
+  const file = join(config.storage.data_dir, 'events.db');
+  try {
+    return new SqliteEventStore(file, { groupCommit: config.event_store.group_commit });
+  } catch (err) {
+    throw new Error(
+      `cannot open the event log ${file} (storage.data_dir / DATA_DIR): ${(err as Error).message}`,
+    );
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref()),
+  ]);
+}
+
+@Global()
+@Module({
+  providers: [{ provide: EVENT_STORE, inject: [AppConfig], useFactory: createEventStore }],
+  exports: [EVENT_STORE],
+})
+export class EventStoreModule implements OnApplicationShutdown {
+  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The event store port: the only source of truth in Drydock.
+ *
+ * Revisions are 0-based per stream (the first event of a stream has revision 0).
+ * Positions are global, strictly increasing across the whole log, and opaque to
+ * callers except for ordering: "after position P" means "strictly later than P".
+ */
+
+export const EVENT_STORE = Symbol('EVENT_STORE');
+
+/** Every event carries who, when and because of what (ARCHITECTURE rule 4). */
+export interface EventMetadata {
+  actor: string;
+  correlationId: string;
+  causationId: string | null;
+  requestId: string | null;
+  occurredAt: string;
+  schemaVersion: number;
+  /** A digest of the command that produced the event, so a reused requestId with other parameters is caught. */
+  commandHash?: string;
+  [key: string]: unknown;
+}
+
+export interface NewEvent {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+}
+
+export interface RecordedEvent {
+  id: string;
+  stream: string;
+  revision: number;
+  position: number;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+  recordedAt: string;
+}
+
+/** `no_stream`: the stream must not exist; `stream_exists`: it must; `any`: no check; a number: the revision of its last event. */
+export type ExpectedRevision = 'no_stream' | 'stream_exists' | 'any' | number;
+
+export interface AppendResult {
+  /** The revision of the last event now in the stream; pass it as the next expected revision. */
+  nextExpectedRevision: number;
+  /** The global position of the last appended event. */
+  position: number;
+}
+
+export interface AllFilter {
+  /** Keep only events whose type is one of these. */
+  eventTypes?: readonly string[];
+  /** Keep only events whose stream name starts with one of these. */
+  streamPrefixes?: readonly string[];
+}
+
+export interface ReadStreamOptions {
+  direction?: 'forwards' | 'backwards';
+  /** Inclusive. Default: the start (forwards) or the end (backwards). */
+  fromRevision?: number;
+  maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  direction?: 'forwards' | 'backwards';
+  /** Forwards: events strictly after this position; backwards: strictly before it. Default: the start / the end. */
+  from?: number;
+  maxCount?: number;
+  filter?: AllFilter;
+}
+
+export interface SubscribeOptions {
+  /** Deliver events strictly after this position; `start` (default) delivers the whole log. */
+  after?: number | 'start';
+  filter?: AllFilter;
+}
+
+/**
+ * A catch-up subscription: an async iterable that reads the history and then
+ * continues live, without gaps or duplicates. It is pull-based: the store is read
+ * only as fast as the consumer asks (backpressure).
+ */
+export interface EventSubscription extends AsyncIterable<RecordedEvent> {
+  close(): Promise<void>;
+}
+
+export interface EventStore {
+  /** A short human-readable name, logged at start-up. */
+  readonly description: string;
+  append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /** Throws StreamNotFoundError when the stream has no events. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(options?: SubscribeOptions): EventSubscription;
+  /** The position of the last event in the log, or 0 when the log is empty. */
+  headPosition(): Promise<number>;
+  /** Resolves when the store answers; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedRevisionError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: number | 'no_stream',
+  ) {
+    super(`wrong expected revision on ${stream}: expected ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+export class StreamNotFoundError extends Error {
+  constructor(readonly stream: string) {
+    super(`stream ${stream} not found`);
+    this.name = 'StreamNotFoundError';
+  }
+}
+
+/** An event id reused for a different event (not a retry of the same append). */
+export class DuplicateEventIdError extends Error {
+  constructor(readonly eventId: string) {
+    super(`event id ${eventId} is already used by another event`);
+    this.name = 'DuplicateEventIdError';
+  }
+}
+
+export function matchesFilter(event: Pick<RecordedEvent, 'type' | 'stream'>, filter?: AllFilter): boolean {
+  if (!filter) return true;
+  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
+  if (filter.streamPrefixes && !filter.streamPrefixes.some((p) => event.stream.startsWith(p))) return false;
+  return true;
+}
+
+/** The category of a stream: `machine-hv7` -> `machine`. */
+export function categoryOf(stream: string): string {
+  const dash = stream.indexOf('-');
+  return dash === -1 ? stream : stream.slice(0, dash);
+}

@@ -1,0 +1,384 @@
+import Database from 'better-sqlite3';
+import { watch, type FSWatcher, mkdirSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import {
+  AllFilter,
+  AppendResult,
+  DuplicateEventIdError,
+  EventStore,
+  EventSubscription,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  StreamNotFoundError,
+  SubscribeOptions,
+  WrongExpectedRevisionError,
+} from '../event-store.port';
+
+export interface SqliteEventStoreOptions {
+  /** Group concurrent appends into one transaction (one fsync). Default true. */
+  groupCommit?: boolean;
+  /** Rows read per query by subscriptions. Default 512. */
+  subscriptionBatchSize?: number;
+  /** Upper bound of a wait for new events when no notification arrives (safety net only). Default 1000 ms. */
+  idleWakeMs?: number;
+}
+
+interface EventRow {
+  position: number;
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+}
+
+interface PendingAppend {
+  stream: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position    INTEGER PRIMARY KEY AUTOINCREMENT,
+  id          TEXT    NOT NULL UNIQUE,
+  stream      TEXT    NOT NULL,
+  revision    INTEGER NOT NULL,
+  type        TEXT    NOT NULL,
+  data        TEXT    NOT NULL,
+  metadata    TEXT    NOT NULL,
+  recorded_at TEXT    NOT NULL,
+  UNIQUE (stream, revision)
+);
+`;
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.id,
+    stream: row.stream,
+    revision: row.revision,
+    position: row.position,
+    type: row.type,
+    data: JSON.parse(row.data),
+    metadata: JSON.parse(row.metadata),
+    recordedAt: row.recorded_at,
+  };
+}
+
+/**
+ * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so an
+ * acknowledged append survives power loss. Positions come from AUTOINCREMENT and are
+ * never reused; SQLite's single writer makes them commit-ordered, so a reader never
+ * sees a gap that fills later.
+ */
+export class SqliteEventStore implements EventStore {
+  readonly description: string;
+  private readonly db: Database.Database;
+  private readonly groupCommit: boolean;
+  private readonly batchSize: number;
+  private readonly idleWakeMs: number;
+  private queue: PendingAppend[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  /** Bumped on every local commit and every change seen on the file by another process. */
+  private changeCounter = 0;
+  private waiters = new Set<() => void>();
+  private watcher: FSWatcher | null = null;
+  private readonly stmts: ReturnType<SqliteEventStore['prepare']>;
+  private readonly appendOne: (req: PendingAppend) => AppendResult;
+  private readonly appendMany: (reqs: PendingAppend[]) => Array<{ ok: AppendResult } | { err: unknown }>;
+
+  constructor(
+    private readonly file: string,
+    options: SqliteEventStoreOptions = {},
+  ) {
+    this.groupCommit = options.groupCommit ?? true;
+    this.batchSize = options.subscriptionBatchSize ?? 512;
+    this.idleWakeMs = options.idleWakeMs ?? 1000;
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    // Touch the schema so a corrupt file fails here, at start-up, not on the first write.
+    this.db.prepare('SELECT count(*) FROM events WHERE position < 0').get();
+    this.description = `sqlite event store (${file})`;
+    this.stmts = this.prepare();
+    // Inside the outer group transaction each append runs in its own savepoint, so one
+    // rejected append rolls back alone and the others still commit together.
+    this.appendOne = this.db.transaction((req: PendingAppend) => this.write(req));
+    this.appendMany = this.db.transaction((reqs: PendingAppend[]) =>
+      reqs.map((req) => {
+        try {
+          return { ok: this.appendOne(req) };
+        } catch (err) {
+          return { err };
+        }
+      }),
+    );
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      lastRevision: db.prepare<[string], { revision: number }>(
+        'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
+      ),
+      byId: db.prepare<[string], { stream: string; revision: number; position: number }>(
+        'SELECT stream, revision, position FROM events WHERE id = ?',
+      ),
+      insert: db.prepare(
+        'INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      head: db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
+      streamForwards: db.prepare<[string, number, number], EventRow>(
+        'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?',
+      ),
+      streamBackwards: db.prepare<[string, number, number], EventRow>(
+        'SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
+      ),
+      allForwards: db.prepare<[number, number], EventRow>(
+        'SELECT * FROM events WHERE position > ? ORDER BY position ASC LIMIT ?',
+      ),
+      allBackwards: db.prepare<[number, number], EventRow>(
+        'SELECT * FROM events WHERE position < ? ORDER BY position DESC LIMIT ?',
+      ),
+    };
+  }
+
+  append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new Error('event store is closed'));
+    if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
+    return new Promise<AppendResult>((resolve, reject) => {
+      const req: PendingAppend = { stream, events, expected, resolve, reject };
+      if (!this.groupCommit) {
+        try {
+          resolve(this.appendOne(req));
+          this.changed();
+        } catch (err) {
+          reject(err);
+        }
+        return;
+      }
+      this.queue.push(req);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every append queued since the last flush in one transaction. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    let outcomes: Array<{ ok: AppendResult } | { err: unknown }>;
+    try {
+      outcomes = this.appendMany(batch);
+    } catch (err) {
+      for (const req of batch) req.reject(err);
+      return;
+    }
+    // Acknowledge only after the commit (and its fsync) has returned.
+    outcomes.forEach((o, i) => ('ok' in o ? batch[i].resolve(o.ok) : batch[i].reject(o.err)));
+    this.changed();
+  }
+
+  private write({ stream, events, expected }: PendingAppend): AppendResult {
+    // A retried append (same event ids, same stream, same order) is recognised and answered again.
+    const first = this.stmts.byId.get(events[0].id);
+    if (first) return this.replayedAppend(stream, events);
+
+    const last = this.stmts.lastRevision.get(stream);
+    const actual: number | 'no_stream' = last ? last.revision : 'no_stream';
+    if (expected === 'no_stream' && actual !== 'no_stream') throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (expected === 'stream_exists' && actual === 'no_stream') throw new WrongExpectedRevisionError(stream, expected, actual);
+    if (typeof expected === 'number' && expected !== actual) throw new WrongExpectedRevisionError(stream, expected, actual);
+
+    let revision = actual === 'no_stream' ? -1 : actual;
+    let position = 0;
+    const recordedAt = new Date().toISOString();
+    for (const e of events) {
+      revision += 1;
+      try {
+        const info = this.stmts.insert.run(
+          e.id,
+          stream,
+          revision,
+          e.type,
+          JSON.stringify(e.data),
+          JSON.stringify(e.metadata),
+          recordedAt,
+        );
+        position = Number(info.lastInsertRowid);
+      } catch (err) {
+        if (err instanceof Error && /UNIQUE constraint failed: events\.id/.test(err.message)) {
+          throw new DuplicateEventIdError(e.id);
+        }
+        throw err;
+      }
+    }
+    return { nextExpectedRevision: revision, position };
+  }
+
+  private replayedAppend(stream: string, events: readonly NewEvent[]): AppendResult {
+    let prev: { stream: string; revision: number; position: number } | undefined;
+    for (const e of events) {
+      const row = this.stmts.byId.get(e.id);
+      const inSequence = row && row.stream === stream && (!prev || row.revision === prev.revision + 1);
+      if (!inSequence) throw new DuplicateEventIdError(e.id);
+      prev = row;
+    }
+    return { nextExpectedRevision: prev!.revision, position: prev!.position };
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    const rows =
+      options.direction === 'backwards'
+        ? this.stmts.streamBackwards.all(stream, options.fromRevision ?? Number.MAX_SAFE_INTEGER, max)
+        : this.stmts.streamForwards.all(stream, options.fromRevision ?? 0, max);
+    if (rows.length === 0 && !this.stmts.lastRevision.get(stream)) throw new StreamNotFoundError(stream);
+    return rows.map(toRecorded);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const max = options.maxCount ?? 4096;
+    if (!options.filter) {
+      const rows =
+        options.direction === 'backwards'
+          ? this.stmts.allBackwards.all(options.from ?? Number.MAX_SAFE_INTEGER, max)
+          : this.stmts.allForwards.all(options.from ?? 0, max);
+      return rows.map(toRecorded);
+    }
+    const { sql, params } = filteredQuery(options.filter, options.direction ?? 'forwards');
+    const from = options.from ?? (options.direction === 'backwards' ? Number.MAX_SAFE_INTEGER : 0);
+    return (this.db.prepare(sql).all(from, ...params, max) as EventRow[]).map(toRecorded);
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): EventSubscription {
+    this.ensureWatcher();
+    let closed = false;
+    let wake: (() => void) | null = null;
+    const store = this;
+    const start = options.after === undefined || options.after === 'start' ? 0 : options.after;
+    const filter = options.filter;
+    const readBatch = this.db.transaction((after: number) => {
+      // One read transaction: the batch and the head come from the same snapshot, so
+      // advancing past filtered-out events can never skip a matching one.
+      const events = filter
+        ? this.readFilteredRows(after, filter)
+        : this.stmts.allForwards.all(after, this.batchSize);
+      const scannedTo =
+        events.length === this.batchSize ? events[events.length - 1].position : (this.stmts.head.get()?.position ?? 0);
+      return { events, scannedTo };
+    });
+
+    async function* iterate(): AsyncGenerator<RecordedEvent> {
+      let after = start;
+      while (!closed && !store.closed) {
+        const seen = store.changeCounter;
+        const { events, scannedTo } = readBatch.deferred(after);
+        for (const row of events) {
+          if (closed) return;
+          yield toRecorded(row);
+          after = row.position;
+        }
+        after = Math.max(after, scannedTo);
+        if (events.length > 0 || store.changeCounter !== seen) continue;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            store.waiters.delete(done);
+            wake = null;
+            resolve();
+          };
+          const timer = setTimeout(done, store.idleWakeMs);
+          wake = done;
+          store.waiters.add(done);
+        });
+      }
+    }
+
+    const iterator = iterate();
+    return {
+      [Symbol.asyncIterator]: () => iterator,
+      close: async () => {
+        closed = true;
+        const w = wake as (() => void) | null;
+        if (w) w();
+        await iterator.return(undefined);
+      },
+    };
+  }
+
+  private readFilteredRows(after: number, filter: AllFilter): EventRow[] {
+    const { sql, params } = filteredQuery(filter, 'forwards');
+    return this.db.prepare(sql).all(after, ...params, this.batchSize) as EventRow[];
+  }
+
+  async headPosition(): Promise<number> {
+    return this.stmts.head.get()?.position ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.queue.length) this.flush();
+    this.closed = true;
+    this.watcher?.close();
+    for (const w of [...this.waiters]) w();
+    this.db.close();
+  }
+
+  private changed(): void {
+    this.changeCounter += 1;
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Appends by another process show up as writes to the WAL file; inotify wakes us without polling. */
+  private ensureWatcher(): void {
+    if (this.watcher || this.closed) return;
+    const name = basename(this.file);
+    try {
+      this.watcher = watch(dirname(this.file), (_event, changed) => {
+        if (changed && String(changed).startsWith(name)) this.changed();
+      });
+      this.watcher.unref();
+    } catch {
+      // No file watching on this platform: the idle wake-up still bounds the delay.
+      this.watcher = null;
+    }
+  }
+}
+
+function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards') {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (filter.eventTypes) {
+    clauses.push(`type IN (${filter.eventTypes.map(() => '?').join(',') || 'NULL'})`);
+    params.push(...filter.eventTypes);
+  }
+  if (filter.streamPrefixes) {
+    const ors = filter.streamPrefixes.map(() => 'substr(stream, 1, ?) = ?');
+    clauses.push(`(${ors.join(' OR ') || '0'})`);
+    for (const p of filter.streamPrefixes) params.push(p.length, p);
+  }
+  const cmp = direction === 'forwards' ? '>' : '<';
+  const order = direction === 'forwards' ? 'ASC' : 'DESC';
+  const where = clauses.length ? ` AND ${clauses.join(' AND ')}` : '';
+  return { sql: `SELECT * FROM events WHERE position ${cmp} ?${where} ORDER BY position ${order} LIMIT ?`, params };
+}
