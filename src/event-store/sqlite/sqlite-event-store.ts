@@ -91,6 +91,7 @@ export class SqliteEventStore implements EventStore {
   private changeCounter = 0;
   private waiters = new Set<() => void>();
   private watcher: FSWatcher | null = null;
+  private trailingWakes: NodeJS.Timeout[] = [];
   private readonly stmts: ReturnType<SqliteEventStore['prepare']>;
   private readonly appendOne: (req: PendingAppend) => AppendResult;
   private readonly appendMany: (reqs: PendingAppend[]) => Array<{ ok: AppendResult } | { err: unknown }>;
@@ -340,6 +341,7 @@ export class SqliteEventStore implements EventStore {
     if (this.queue.length) this.flush();
     this.closed = true;
     this.watcher?.close();
+    for (const t of this.trailingWakes) clearTimeout(t);
     for (const w of [...this.waiters]) w();
     this.db.close();
   }
@@ -349,13 +351,28 @@ export class SqliteEventStore implements EventStore {
     for (const w of [...this.waiters]) w();
   }
 
+  /**
+   * Another process wrote to the file. inotify reports the WAL frame writes, but the commit
+   * becomes visible only when the writer updates the memory-mapped WAL index, which inotify
+   * cannot see: so wake now, and re-check a few times shortly after the last write.
+   */
+  private externalChange(): void {
+    this.changed();
+    for (const t of this.trailingWakes) clearTimeout(t);
+    this.trailingWakes = [2, 20, 200].map((ms) => {
+      const t = setTimeout(() => this.changed(), ms);
+      t.unref();
+      return t;
+    });
+  }
+
   /** Appends by another process show up as writes to the WAL file; inotify wakes us without polling. */
   private ensureWatcher(): void {
     if (this.watcher || this.closed) return;
     const name = basename(this.file);
     try {
       this.watcher = watch(dirname(this.file), (_event, changed) => {
-        if (changed && String(changed).startsWith(name)) this.changed();
+        if (changed && String(changed).startsWith(name)) this.externalChange();
       });
       this.watcher.unref();
     } catch {

@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DuplicateEventIdError,
+  EventStore,
+  NewEvent,
+  RecordedEvent,
+  StreamNotFoundError,
+  WrongExpectedRevisionError,
+} from '../../src/event-store/event-store.port';
+
+export function newEvent(type: string, data: Record<string, unknown> = {}, id: string = randomUUID()): NewEvent {
+  return {
+    id,
+    type,
+    data,
+    metadata: {
+      actor: 'contract-test',
+      correlationId: 'c-1',
+      causationId: null,
+      requestId: null,
+      occurredAt: new Date().toISOString(),
+      schemaVersion: 1,
+    },
+  };
+}
+
+async function take(iterable: AsyncIterable<RecordedEvent>, n: number, timeoutMs = 10_000): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  const timer = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`only ${out.length}/${n} events arrived in ${timeoutMs} ms`)), timeoutMs).unref(),
+  );
+  const reading = (async () => {
+    for await (const e of iterable) {
+      out.push(e);
+      if (out.length >= n) break;
+    }
+    return out;
+  })();
+  return Promise.race([reading, timer]);
+}
+
+/**
+ * The event store port's contract. Every adapter runs it; every stream name is unique
+ * per run so the suite can run against a shared server.
+ */
+export function eventStoreContract(adapter: string, open: () => Promise<EventStore>): void {
+  describe(`event store contract: ${adapter}`, () => {
+    let store: EventStore;
+    let ns: string;
+    const s = (name: string) => `${ns}${name}`;
+
+    beforeEach(async () => {
+      store = await open();
+      ns = `t${randomUUID().slice(0, 8)}_`;
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('appends to a new stream at revision 0 and reports its global position', async () => {
+      const r = await store.append(s('a-1'), [newEvent('A'), newEvent('B')], 'no_stream');
+      expect(r.nextExpectedRevision).toBe(1);
+      expect(r.position).toBeGreaterThan(0);
+      const events = await store.readStream(s('a-1'));
+      expect(events.map((e) => [e.type, e.revision])).toEqual([['A', 0], ['B', 1]]);
+      expect(events[1].position).toBe(r.position);
+      expect(events[0].position).toBeLessThan(events[1].position);
+    });
+
+    it('no_stream refuses an existing stream', async () => {
+      await store.append(s('a-2'), [newEvent('A')], 'no_stream');
+      await expect(store.append(s('a-2'), [newEvent('B')], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    });
+
+    it('stream_exists refuses a missing stream and accepts an existing one', async () => {
+      await expect(store.append(s('a-3'), [newEvent('A')], 'stream_exists')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+      await store.append(s('a-3'), [newEvent('A')], 'no_stream');
+      const r = await store.append(s('a-3'), [newEvent('B')], 'stream_exists');
+      expect(r.nextExpectedRevision).toBe(1);
+    });
+
+    it('an exact revision must match the last event of the stream', async () => {
+      await store.append(s('a-4'), [newEvent('A'), newEvent('B')], 'no_stream');
+      const err = await store.append(s('a-4'), [newEvent('C')], 0).catch((e) => e);
+      expect(err).toBeInstanceOf(WrongExpectedRevisionError);
+      expect(err.actual).toBe(1);
+      expect((await store.append(s('a-4'), [newEvent('C')], 1)).nextExpectedRevision).toBe(2);
+    });
+
+    it('any appends whatever the stream holds', async () => {
+      expect((await store.append(s('a-5'), [newEvent('A')], 'any')).nextExpectedRevision).toBe(0);
+      expect((await store.append(s('a-5'), [newEvent('B')], 'any')).nextExpectedRevision).toBe(1);
+    });
+
+    it('a rejected append writes nothing', async () => {
+      await store.append(s('a-6'), [newEvent('A')], 'no_stream');
+      await expect(store.append(s('a-6'), [newEvent('B'), newEvent('C')], 5)).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+      expect((await store.readStream(s('a-6'))).map((e) => e.type)).toEqual(['A']);
+    });
+
+    it('of two concurrent appends at the same expected revision exactly one wins', async () => {
+      await store.append(s('a-7'), [newEvent('A')], 'no_stream');
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) => store.append(s('a-7'), [newEvent(`W${i}`)], 0)),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results.filter((r) => r.status === 'rejected')) {
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedRevisionError);
+      }
+      expect(await store.readStream(s('a-7'))).toHaveLength(2);
+    });
+
+    it('a retried append with the same event ids is recognised and appends nothing', async () => {
+      const events = [newEvent('A'), newEvent('B')];
+      const first = await store.append(s('a-8'), events, 'no_stream');
+      const again = await store.append(s('a-8'), events, 'no_stream');
+      expect(again).toEqual(first);
+      expect(await store.readStream(s('a-8'))).toHaveLength(2);
+    });
+
+    it('an event id reused for another event is refused', async () => {
+      const id = randomUUID();
+      await store.append(s('a-9'), [newEvent('A', {}, id)], 'no_stream');
+      await expect(store.append(s('b-9'), [newEvent('B', {}, id)], 'no_stream')).rejects.toBeInstanceOf(
+        DuplicateEventIdError,
+      );
+    });
+
+    it('reads a stream forwards and backwards from a revision, with a limit', async () => {
+      await store.append(s('r-1'), ['E0', 'E1', 'E2', 'E3', 'E4'].map((t) => newEvent(t)), 'no_stream');
+      const types = (es: RecordedEvent[]) => es.map((e) => e.type);
+      expect(types(await store.readStream(s('r-1'), { fromRevision: 2 }))).toEqual(['E2', 'E3', 'E4']);
+      expect(types(await store.readStream(s('r-1'), { fromRevision: 1, maxCount: 2 }))).toEqual(['E1', 'E2']);
+      expect(types(await store.readStream(s('r-1'), { direction: 'backwards' }))).toEqual(['E4', 'E3', 'E2', 'E1', 'E0']);
+      expect(types(await store.readStream(s('r-1'), { direction: 'backwards', fromRevision: 2, maxCount: 2 }))).toEqual([
+        'E2',
+        'E1',
+      ]);
+    });
+
+    it('reading a missing stream is a typed error', async () => {
+      await expect(store.readStream(s('missing'))).rejects.toBeInstanceOf(StreamNotFoundError);
+    });
+
+    it('keeps data and metadata as written', async () => {
+      const e = newEvent('A', { n: 1, nested: { list: [1, 'two'] } });
+      e.metadata.requestId = 'req-1';
+      e.metadata.causationId = 'cause-1';
+      await store.append(s('m-1'), [e], 'no_stream');
+      const [read] = await store.readStream(s('m-1'));
+      expect(read.id).toBe(e.id);
+      expect(read.data).toEqual(e.data);
+      expect(read.metadata).toEqual(e.metadata);
+      expect(read.stream).toBe(s('m-1'));
+      expect(Date.parse(read.recordedAt)).not.toBeNaN();
+    });
+
+    it('reads $all after a position, filtered by stream prefix and by event type, both directions', async () => {
+      const start = await store.headPosition();
+      await store.append(s('x-1'), [newEvent('Keep'), newEvent('Drop')], 'no_stream');
+      await store.append(s('y-1'), [newEvent('Keep')], 'no_stream');
+      await store.append(s('x-2'), [newEvent('Keep')], 'no_stream');
+      const byPrefix = await store.readAll({ from: start, filter: { streamPrefixes: [s('x-')] } });
+      expect(byPrefix.map((e) => `${e.stream}:${e.type}`)).toEqual([`${s('x-1')}:Keep`, `${s('x-1')}:Drop`, `${s('x-2')}:Keep`]);
+      const both = await store.readAll({ from: start, filter: { streamPrefixes: [s('x-'), s('y-')], eventTypes: ['Keep'] } });
+      expect(both.map((e) => e.stream)).toEqual([s('x-1'), s('y-1'), s('x-2')]);
+      const backwards = await store.readAll({ direction: 'backwards', filter: { streamPrefixes: [s('')] }, maxCount: 2 });
+      expect(backwards.map((e) => e.stream)).toEqual([s('x-2'), s('y-1')]);
+      const positions = byPrefix.map((e) => e.position);
+      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      const afterFirst = await store.readAll({ from: byPrefix[0].position, filter: { streamPrefixes: [s('x-')] }, maxCount: 1 });
+      expect(afterFirst[0].id).toBe(byPrefix[1].id);
+    });
+
+    it('headPosition is the position of the last event', async () => {
+      const r = await store.append(s('h-1'), [newEvent('A')], 'no_stream');
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(r.position);
+    });
+
+    it('a subscription catches up and goes live under concurrent appends, without gaps or duplicates', async () => {
+      const filter = { streamPrefixes: [s('')] };
+      for (let i = 0; i < 20; i++) await store.append(s(`sub-${i}`), [newEvent('Old'), newEvent('Old')], 'no_stream');
+      const sub = store.subscribeToAll({ filter });
+      const writers = Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; i < 25; i++) await store.append(s(`live-${w}`), [newEvent('New')], 'any');
+      });
+      const [received] = await Promise.all([take(sub, 240), Promise.all(writers)]);
+      await sub.close();
+      const ids = received.map((e) => e.id);
+      expect(new Set(ids).size).toBe(240);
+      const positions = received.map((e) => e.position);
+      for (let i = 1; i < positions.length; i++) expect(positions[i]).toBeGreaterThan(positions[i - 1]);
+      const all = await store.readAll({ filter, maxCount: 1000 });
+      expect(ids).toEqual(all.map((e) => e.id));
+    });
+
+    it('a subscription restarted from a checkpoint continues exactly after it', async () => {
+      const filter = { streamPrefixes: [s('')] };
+      for (let i = 0; i < 10; i++) await store.append(s(`cp-${i}`), [newEvent('E', { i })], 'no_stream');
+      const first = store.subscribeToAll({ filter });
+      const firstFour = await take(first, 4);
+      await first.close();
+      const checkpoint = firstFour[3].position;
+      const second = store.subscribeToAll({ filter, after: checkpoint });
+      const rest = await take(second, 6);
+      await second.close();
+      expect(rest.map((e) => e.data.i)).toEqual([4, 5, 6, 7, 8, 9]);
+    });
+
+    it('a subscription filtered by event type delivers only those types', async () => {
+      const start = await store.headPosition();
+      await store.append(s('f-1'), [newEvent('Skip'), newEvent('Want'), newEvent('Skip'), newEvent('Want')], 'no_stream');
+      const sub = store.subscribeToAll({ after: start, filter: { eventTypes: ['Want'], streamPrefixes: [s('')] } });
+      const got = await take(sub, 2);
+      await sub.close();
+      expect(got.map((e) => e.revision)).toEqual([1, 3]);
+    });
+
+    it('many concurrent appenders to many streams all succeed, each at its expected revision', async () => {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store
+            .append(s(`g-${i}`), [newEvent('A')], 'no_stream')
+            .then((r) => store.append(s(`g-${i}`), [newEvent('B')], r.nextExpectedRevision)),
+        ),
+      );
+      for (const i of [0, 42, 99]) expect((await store.readStream(s(`g-${i}`))).map((e) => e.type)).toEqual(['A', 'B']);
+    });
+  });
+}

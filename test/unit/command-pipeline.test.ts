@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import { EventStore, WrongExpectedRevisionError } from '../../src/event-store/event-store.port';
+import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
+import { machineDecider, MachineCommand } from '../../src/machines/machine.decider';
+import { CommandContext, CommandPipeline } from '../../src/messaging/command-pipeline';
+import { ConflictError, NotFoundError } from '../../src/messaging/domain-errors';
+import { silentLogger, tempDir } from '../support/temp';
+
+const at = '2026-11-21T10:00:00.000Z';
+const register = (id: string): MachineCommand => ({
+  type: 'RegisterMachine',
+  id,
+  phase: 'READY',
+  hypervisor: false,
+  capacity: null,
+  labels: {},
+  at,
+});
+const ctx = (over: Partial<CommandContext> = {}): CommandContext => ({
+  actor: 'operator:alice',
+  correlationId: 'corr-1',
+  causationId: null,
+  requestId: null,
+  issuedAt: at,
+  ...over,
+});
+
+describe('command pipeline', () => {
+  const dir = tempDir();
+  let store: SqliteEventStore;
+  let pipeline: CommandPipeline;
+
+  beforeEach(() => {
+    store = new SqliteEventStore(join(dir.path, `events-${Math.random()}.db`));
+    pipeline = new CommandPipeline(store, silentLogger, 20);
+  });
+  afterEach(() => store.close());
+  afterAll(() => dir.cleanup());
+
+  it('records actor, correlation, causation, request, time and schema version on every event', async () => {
+    await pipeline.run(machineDecider, 'machine-m1', register('m1'), ctx({ causationId: 'evt-0', requestId: 'req-1' }));
+    const [e] = await store.readStream('machine-m1');
+    expect(e.metadata).toMatchObject({
+      actor: 'operator:alice',
+      correlationId: 'corr-1',
+      causationId: 'evt-0',
+      requestId: 'req-1',
+      occurredAt: at,
+      schemaVersion: 1,
+    });
+  });
+
+  it('a repeated requestId returns the first result and appends nothing', async () => {
+    const first = await pipeline.run(machineDecider, 'machine-m2', register('m2'), ctx({ requestId: 'req-2' }));
+    const again = await pipeline.run(machineDecider, 'machine-m2', { ...register('m2'), at: '2026-11-21T11:00:00.000Z' }, ctx({ requestId: 'req-2' }));
+    expect(again.replayed).toBe(true);
+    expect(again.events).toEqual(first.events);
+    expect(again.position).toBe(first.position);
+    expect(await store.readStream('machine-m2')).toHaveLength(1);
+  });
+
+  it('a requestId reused with other parameters is a conflict and appends nothing', async () => {
+    await pipeline.run(machineDecider, 'machine-m3', register('m3'), ctx({ requestId: 'req-3' }));
+    const other: MachineCommand = { type: 'SetMachineLabels', id: 'm3', labels: { a: 'b' }, at };
+    await expect(pipeline.run(machineDecider, 'machine-m3', other, ctx({ requestId: 'req-3' }))).rejects.toBeInstanceOf(ConflictError);
+    expect(await store.readStream('machine-m3')).toHaveLength(1);
+  });
+
+  it('a rejected command reaches the caller as its typed error and appends nothing', async () => {
+    const head = await store.headPosition();
+    const cmd: MachineCommand = { type: 'SetMachineLabels', id: 'ghost', labels: {}, at };
+    await expect(pipeline.run(machineDecider, 'machine-ghost', cmd, ctx())).rejects.toBeInstanceOf(NotFoundError);
+    expect(await store.headPosition()).toBe(head);
+  });
+
+  it('concurrent commands on one stream are serialised by retrying on the expected revision', async () => {
+    await pipeline.run(machineDecider, 'machine-m4', register('m4'), ctx());
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        pipeline.run(machineDecider, 'machine-m4', { type: 'SetMachineLabels', id: 'm4', labels: { n: String(i) }, at }, ctx()),
+      ),
+    );
+    const events = await store.readStream('machine-m4');
+    expect(events).toHaveLength(11);
+    expect(events.map((e) => e.revision)).toEqual([...Array(11).keys()]);
+  });
+
+  it('gives up after a bounded number of conflicts', async () => {
+    let attempts = 0;
+    const alwaysConflicting: EventStore = Object.assign(Object.create(store), {
+      append: async () => {
+        attempts += 1;
+        throw new WrongExpectedRevisionError('machine-m5', 'no_stream', 0);
+      },
+    });
+    const bounded = new CommandPipeline(alwaysConflicting, silentLogger, 3);
+    await expect(bounded.run(machineDecider, 'machine-m5', register('m5'), ctx())).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    expect(attempts).toBe(4);
+  });
+});
