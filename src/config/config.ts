@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
@@ -121,13 +122,14 @@ function coerce(raw: string, kind: EnvKind): unknown {
 function flatten(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => {
     const key = prefix ? `${prefix}.${e.property}` : e.property;
-    const own = Object.values(e.constraints ?? {}).map((msg) => {
-      const env = ENV.find(([, k]) => k === key)?.[0];
-      const where = env ? ` (or env ${env})` : '';
-      return msg.startsWith('property ')
-        ? `${key}: unknown key; remove it or check its spelling`
-        : `${key}${where} ${msg}, got ${JSON.stringify(e.value)}`;
-    });
+    const messages = [...new Set(Object.values(e.constraints ?? {}))];
+    const env = ENV.find(([, k]) => k === key)?.[0];
+    const where = env ? ` (or env ${env})` : '';
+    const own = messages.some((m) => m.startsWith('property '))
+      ? [`${key}: unknown key; remove it or check its spelling`]
+      : messages.length
+        ? [`${key}${where} ${messages.reverse().join(' and ')}, got ${JSON.stringify(e.value)}`]
+        : [];
     return [...own, ...flatten(e.children ?? [], key)];
   });
 }

@@ -1,0 +1,35 @@
+/**
+ * `npm run bench [-- --quick] [-- --out results.json]`: every scenario on the embedded
+ * stores, each against its baseline measured in the same run.
+ */
+import 'reflect-metadata';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { printTable, Row } from './harness';
+import { appendScenarios, commandScenarios } from './scenarios/write-path';
+
+async function main() {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const outIdx = args.indexOf('--out');
+  const out = outIdx >= 0 ? args[outIdx + 1] : null;
+  const dir = mkdtempSync(join(tmpdir(), 'drydock-bench-'));
+  const started = Date.now();
+  const rows: Row[] = [];
+  const ctx = { dir, quick };
+  try {
+    for (const scenario of [appendScenarios, commandScenarios]) rows.push(...(await scenario(ctx)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  process.stdout.write(`\nDrydock benchmarks (${quick ? 'quick' : 'full'}) on ${machine}\n\n${printTable(rows)}\n`);
+  process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(1)} s in all\n`);
+  if (out) writeFileSync(out, JSON.stringify({ machine, quick, at: new Date().toISOString(), rows }, null, 2));
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

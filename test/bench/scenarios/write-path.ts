@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { CommandBus } from '@nestjs/cqrs';
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from '../../../src/app/app.module';
+import { loadConfig } from '../../../src/config/config';
+import { NewEvent, StreamNotFoundError } from '../../../src/event-store/event-store.port';
+import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { machineDecider, machineStream } from '../../../src/machines/machine.decider';
+import { DecideCommand } from '../../../src/messaging/decide.command';
+import { measure, Row, spreadOf, throughput } from '../harness';
+
+export interface BenchContext {
+  dir: string;
+  quick: boolean;
+}
+
+const meta = () => ({
+  actor: 'bench',
+  correlationId: randomUUID(),
+  causationId: null,
+  requestId: null,
+  occurredAt: new Date().toISOString(),
+  schemaVersion: 1,
+});
+const event = (type: string, data: Record<string, unknown>): NewEvent => ({ id: randomUUID(), type, data, metadata: meta() });
+
+/** Durable appends from 100 concurrent appenders: one transaction each vs group commit. */
+export async function appendScenarios(ctx: BenchContext): Promise<Row[]> {
+  const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
+  const total = ctx.quick ? 2_000 : 5_000;
+  const run = (groupCommit: boolean) => async () => {
+    const store = new SqliteEventStore(join(ctx.dir, `append-${randomUUID()}.db`), { groupCommit });
+    const rate = await throughput(100, total, (i) => store.append(`s-${i}`, [event('Appended', { i })], 'no_stream'));
+    await store.close();
+    return rate;
+  };
+  const single = await measure(run(false), rounds);
+  const grouped = await measure(run(true), rounds);
+  const ratio = grouped.median / single.median;
+  return [
+    {
+      scenario: 'durable append, one transaction per append (100 appenders)',
+      figure: single.median,
+      unit: 'events/s',
+      baseline: null,
+      baselineName: null,
+      ratio: null,
+      target: '—',
+      pass: null,
+      spread: spreadOf(single),
+    },
+    {
+      scenario: 'durable append with group commit (100 appenders)',
+      figure: grouped.median,
+      unit: 'events/s',
+      baseline: single.median,
+      baselineName: 'one txn per append',
+      ratio,
+      target: 'ratio >= 10',
+      pass: ratio >= 10,
+      spread: spreadOf(grouped),
+    },
+  ];
+}
+
+/**
+ * 100 concurrent clients over 1,000 machine streams, each command reading its stream and
+ * appending: through the CommandBus and the generic decider handler, against the same reads
+ * and appends done directly on the store.
+ */
+export async function commandScenarios(ctx: BenchContext): Promise<Row[]> {
+  const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
+  const total = ctx.quick ? 5_000 : 10_000;
+  const streams = 1_000;
+  const at = new Date().toISOString();
+
+  const direct = async () => {
+    const store = new SqliteEventStore(join(ctx.dir, `direct-${randomUUID()}.db`));
+    for (let m = 0; m < streams; m++) await store.append(machineStream(`m${m}`), [event('MachineRegistered', { id: `m${m}` })], 'no_stream');
+    const rate = await throughput(100, total, async (i) => {
+      const stream = machineStream(`m${i % streams}`);
+      let history;
+      try {
+        history = await store.readStream(stream);
+      } catch (err) {
+        if (!(err instanceof StreamNotFoundError)) throw err;
+        history = [];
+      }
+      const revision = history.length - 1;
+      await store.append(stream, [event('MachineLabelsChanged', { id: `m${i % streams}`, labels: { n: String(i) } })], revision);
+    });
+    await store.close();
+    return rate;
+  };
+
+  const viaBus = async () => {
+    const config = loadConfig({ DATA_DIR: join(ctx.dir, `bus-${randomUUID()}`), LOG_LEVEL: 'warn' });
+    const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: false });
+    const bus = app.get(CommandBus);
+    const context = () => ({ actor: 'bench', correlationId: randomUUID(), issuedAt: at });
+    for (let m = 0; m < streams; m++) {
+      await bus.execute(
+        new DecideCommand(machineDecider, machineStream(`m${m}`), { type: 'RegisterMachine', id: `m${m}`, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at }, context()),
+      );
+    }
+    const rate = await throughput(100, total, (i) =>
+      bus.execute(
+        new DecideCommand(machineDecider, machineStream(`m${i % streams}`), { type: 'SetMachineLabels', id: `m${i % streams}`, labels: { n: String(i) }, at }, context()),
+      ),
+    );
+    await app.close();
+    return rate;
+  };
+
+  const base = await measure(direct, rounds);
+  const bus = await measure(viaBus, rounds);
+  const ratio = bus.median / base.median;
+  return [
+    {
+      scenario: 'commands: 100 clients, 1,000 streams, read+decide+append via CommandBus',
+      figure: bus.median,
+      unit: 'commands/s',
+      baseline: base.median,
+      baselineName: 'direct store reads+appends',
+      ratio,
+      target: 'ratio >= 0.7 and >= 5,000/s',
+      pass: ratio >= 0.7 && bus.median >= 5_000,
+      spread: spreadOf(bus),
+    },
+  ];
+}

@@ -1,0 +1,69 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startServer, waitFor } from '../support/server-process';
+import { tempDir } from '../support/temp';
+
+describe('starting the server', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('starts on the embedded stores, says so in one line, and answers /healthz and /readyz', async () => {
+    const port = await freePort();
+    const server = startServer({ DATA_DIR: join(dir.path, 'ok') }, port);
+    try {
+      await waitFor(() => server.output().includes('Drydock listening'), 20_000, 'the start line');
+      const line = server.output().split('\n').find((l) => l.includes('Drydock listening'))!;
+      expect(JSON.parse(line).msg).toMatch(new RegExp(`http://localhost:${port} \\(event store: sqlite event store .*events\\.db\\)`));
+      const health = await fetch(`http://localhost:${port}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ok' });
+      const ready = await fetch(`http://localhost:${port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'ready', checks: { eventStore: { status: 'ok' } } });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('logs each request with its correlation id, taken from the caller when given', async () => {
+    const port = await freePort();
+    const server = startServer({ DATA_DIR: join(dir.path, 'corr') }, port);
+    try {
+      await waitFor(() => server.output().includes('Drydock listening'));
+      const res = await fetch(`http://localhost:${port}/no-such-route`, { headers: { 'x-correlation-id': 'corr-e2e-42' } });
+      expect(res.headers.get('x-correlation-id')).toBe('corr-e2e-42');
+      await waitFor(() => server.output().includes('corr-e2e-42'), 5_000, 'the request log line');
+      const line = server.output().split('\n').find((l) => l.includes('corr-e2e-42'))!;
+      expect(JSON.parse(line)).toMatchObject({ correlationId: 'corr-e2e-42' });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('refuses to start on an invalid config value, naming the key', async () => {
+    const bad = startServer({ DATA_DIR: join(dir.path, 'bad'), AUTO_MACHINE_REPAIR_ENABLED: 'perhaps' }, 3000);
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(/auto_machine_repair_plugin\.enabled \(or env AUTO_MACHINE_REPAIR_ENABLED\)/);
+    expect(bad.output()).not.toMatch(/Drydock listening/);
+  });
+
+  it('refuses to start on a corrupt event log, naming the file', async () => {
+    const data = join(dir.path, 'corrupt');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'events.db'), 'this is not a database '.repeat(200));
+    const server = startServer({ DATA_DIR: data }, await freePort());
+    expect(await server.exited).toBe(1);
+    expect(server.output()).toMatch(/cannot open the event log .*events\.db/);
+    expect(server.output()).not.toMatch(/Drydock listening/);
+  });
+
+  it('refuses to start on a data directory it cannot create', async () => {
+    const file = join(dir.path, 'a-file');
+    writeFileSync(file, 'x');
+    const server = startServer({ DATA_DIR: join(file, 'sub') }, await freePort());
+    expect(await server.exited).toBe(1);
+    expect(server.output()).toMatch(/cannot open the event log/);
+  });
+});
