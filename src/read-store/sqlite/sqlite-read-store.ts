@@ -1,0 +1,259 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { find as mingoFind, Query, update as mingoUpdate } from 'mingo';
+import { Change, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
+
+export class DuplicateKeyError extends Error {
+  constructor(collection: string, id: string) {
+    super(`duplicate key in ${collection}: ${id}`);
+    this.name = 'DuplicateKeyError';
+  }
+}
+
+type Bindable = string | number | null;
+
+function bindable(v: unknown): Bindable | undefined {
+  if (typeof v === 'string' || typeof v === 'number') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v === null) return null;
+  return undefined;
+}
+
+/** Plain values of a top-level equality (`{f: v}` or `{f: {$eq: v}}`, or `$in`), usable as an index lookup. */
+function equalityValues(condition: unknown): Bindable[] | undefined {
+  const direct = bindable(condition);
+  if (direct !== undefined && direct !== null) return [direct];
+  if (condition && typeof condition === 'object' && !Array.isArray(condition)) {
+    const ops = Object.keys(condition);
+    if (ops.length !== 1) return undefined;
+    const c = condition as Record<string, unknown>;
+    if (ops[0] === '$eq') return equalityValues(c.$eq);
+    if (ops[0] === '$in' && Array.isArray(c.$in)) {
+      const vals = c.$in.map(bindable);
+      return vals.every((v) => v !== undefined && v !== null) ? (vals as Bindable[]) : undefined;
+    }
+  }
+  return undefined;
+}
+
+function withoutSetOnInsert(update: Update): Update {
+  if (!('$setOnInsert' in update)) return update;
+  const { $setOnInsert: _s, ...rest } = update;
+  return rest;
+}
+
+/**
+ * The embedded read store: `$DATA_DIR/read.db`, one table per collection, documents as JSON.
+ * Filter and update semantics are mingo's (MongoDB's); declared indexes are SQLite expression
+ * indexes on json_extract, used for equality lookups so they do not scan the collection.
+ */
+export class SqliteReadStore implements ReadStore {
+  readonly description: string;
+  private readonly db: Database.Database;
+  private readonly indexed = new Map<string, Set<string>>();
+  private readonly known = new Set<string>();
+  private readonly commitTx: (changes: readonly Change[]) => void;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // Read models are rebuilt from the log after a power loss; NORMAL keeps commits atomic.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.description = `sqlite read store (${file})`;
+    for (const { name } of this.db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm\\_%' ESCAPE '\\'`)
+      .all() as Array<{ name: string }>) {
+      this.known.add(name.slice(3));
+    }
+    for (const { name, sql } of this.db
+      .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix\\_%' ESCAPE '\\'`)
+      .all() as Array<{ name: string; sql: string }>) {
+      const m = /ON "rm_([^"]+)" \(json_extract\(doc, '\$\.([^']+)'\)\)/.exec(sql);
+      if (m) this.indexSet(m[1]).add(m[2]);
+    }
+    this.commitTx = this.db.transaction((changes: readonly Change[]) => this.applyAll(changes));
+  }
+
+  private indexSet(collection: string): Set<string> {
+    let s = this.indexed.get(collection);
+    if (!s) this.indexed.set(collection, (s = new Set()));
+    return s;
+  }
+
+  private table(collection: string): string {
+    if (!NAME.test(collection)) throw new Error(`invalid collection name: ${collection}`);
+    if (!this.known.has(collection)) {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS "rm_${collection}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+      this.known.add(collection);
+    }
+    return `"rm_${collection}"`;
+  }
+
+  /** Documents that may match: by _id or an indexed equality when the filter has one, else all. */
+  private candidates(collection: string, filter: Filter): Doc[] {
+    const table = this.table(collection);
+    const ids = '_id' in filter ? equalityValues(filter._id) : undefined;
+    let rows: Array<{ doc: string }>;
+    if (ids) {
+      rows = this.db.prepare(`SELECT doc FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as Array<{ doc: string }>;
+    } else {
+      const field = Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
+      if (field) {
+        const vals = equalityValues(filter[field])!;
+        rows = this.db
+          .prepare(`SELECT doc FROM ${table} WHERE json_extract(doc, '$.${field}') IN (${vals.map(() => '?').join(',')})`)
+          .all(...vals) as Array<{ doc: string }>;
+      } else {
+        rows = this.db.prepare(`SELECT doc FROM ${table}`).all() as Array<{ doc: string }>;
+      }
+    }
+    return rows.map((r) => JSON.parse(r.doc) as Doc);
+  }
+
+  /** The query plan a filter gets: for tests and operators, "does this scan?". */
+  explain(collection: string, filter: Filter): string {
+    const table = this.table(collection);
+    const ids = '_id' in filter ? equalityValues(filter._id) : undefined;
+    const field = Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
+    const sql = ids
+      ? `SELECT doc FROM ${table} WHERE id = ?`
+      : field
+        ? `SELECT doc FROM ${table} WHERE json_extract(doc, '$.${field}') = ?`
+        : `SELECT doc FROM ${table}`;
+    const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(ids || field ? [null] : [])) as Array<{ detail: string }>;
+    return plan.map((p) => p.detail).join('; ');
+  }
+
+  async findOne(collection: string, filter: Filter): Promise<Doc | null> {
+    const docs = this.candidates(collection, filter);
+    const q = new Query(filter);
+    return docs.find((d) => q.test(d)) ?? null;
+  }
+
+  async find(collection: string, filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    let cursor = mingoFind(this.candidates(collection, filter), filter);
+    if (options.sort) cursor = cursor.sort(options.sort);
+    if (options.skip) cursor = cursor.skip(options.skip);
+    if (options.limit !== undefined) cursor = cursor.limit(options.limit);
+    return cursor.all() as Doc[];
+  }
+
+  async count(collection: string, filter: Filter): Promise<number> {
+    const q = new Query(filter);
+    return this.candidates(collection, filter).filter((d) => q.test(d)).length;
+  }
+
+  async commit(changes: readonly Change[]): Promise<void> {
+    if (changes.length) this.commitTx(changes);
+  }
+
+  /**
+   * Applies a batch with a write-back cache: each document touched is read once and
+   * written once, which is what makes projection batches and rebuilds fast.
+   */
+  private applyAll(changes: readonly Change[]): void {
+    const dirty = new Map<string, Map<string, Doc | null>>();
+    const dirtyOf = (c: string) => {
+      let m = dirty.get(c);
+      if (!m) dirty.set(c, (m = new Map()));
+      return m;
+    };
+    const flush = (collection: string) => {
+      const m = dirty.get(collection);
+      if (!m || m.size === 0) return;
+      const table = this.table(collection);
+      const put = this.db.prepare(`INSERT OR REPLACE INTO ${table} (id, doc) VALUES (?, ?)`);
+      const del = this.db.prepare(`DELETE FROM ${table} WHERE id = ?`);
+      for (const [id, doc] of m) (doc ? put.run(id, JSON.stringify(doc)) : del.run(id));
+      m.clear();
+    };
+    const matching = (collection: string, filter: Filter, one: boolean): Doc[] => {
+      const id = typeof filter._id === 'string' && Object.keys(filter).length === 1 ? filter._id : null;
+      if (id !== null) {
+        const cached = dirty.get(collection)?.get(id);
+        if (cached !== undefined) return cached ? [cached] : [];
+        const row = this.db.prepare(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+        return row ? [JSON.parse(row.doc)] : [];
+      }
+      flush(collection);
+      const q = new Query(filter);
+      const found = this.candidates(collection, filter).filter((d) => q.test(d));
+      return one ? found.slice(0, 1) : found;
+    };
+
+    for (const ch of changes) {
+      const m = dirtyOf(ch.collection);
+      switch (ch.op) {
+        case 'updateOne':
+        case 'updateMany': {
+          const docs = matching(ch.collection, ch.filter, ch.op === 'updateOne');
+          for (const doc of docs) {
+            mingoUpdate(doc, withoutSetOnInsert(ch.update), undefined, undefined, { cloneMode: 'none' });
+            m.set(doc._id, doc);
+          }
+          if (docs.length === 0 && ch.op === 'updateOne' && ch.upsert) {
+            const seed = upsertSeed(ch.filter, ch.update);
+            if (typeof seed._id !== 'string') throw new Error(`upsert into ${ch.collection} needs a string _id in its filter`);
+            mingoUpdate(seed, withoutSetOnInsert(ch.update), undefined, undefined, { cloneMode: 'none' });
+            m.set(seed._id, seed);
+          }
+          break;
+        }
+        case 'replaceOne': {
+          const [doc] = matching(ch.collection, ch.filter, true);
+          if (doc) m.set(doc._id, { ...ch.doc, _id: doc._id });
+          else if (ch.upsert) m.set(ch.doc._id, ch.doc);
+          break;
+        }
+        case 'insertOne': {
+          if (matching(ch.collection, { _id: ch.doc._id }, true).length) throw new DuplicateKeyError(ch.collection, ch.doc._id);
+          m.set(ch.doc._id, structuredClone(ch.doc));
+          break;
+        }
+        case 'deleteOne':
+        case 'deleteMany':
+          for (const doc of matching(ch.collection, ch.filter, ch.op === 'deleteOne')) m.set(doc._id, null);
+          break;
+      }
+    }
+    for (const c of dirty.keys()) flush(c);
+  }
+
+  async ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
+    const table = this.table(collection);
+    for (const ix of indexes) {
+      if (ix.field === '_id') continue;
+      if (!FIELD.test(ix.field)) throw new Error(`invalid index field: ${ix.field}`);
+      const name = `"ix_${collection}_${ix.field.replace(/\./g, '__')}"`;
+      this.db.exec(
+        `CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${name} ON ${table} (json_extract(doc, '$.${ix.field}'))`,
+      );
+      this.indexSet(collection).add(ix.field);
+    }
+  }
+
+  async dropCollection(collection: string): Promise<void> {
+    const table = this.table(collection);
+    this.db.exec(`DROP TABLE IF EXISTS ${table}`);
+    this.known.delete(collection);
+    this.indexed.delete(collection);
+  }
+
+  async listCollections(): Promise<string[]> {
+    return [...this.known].sort();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { ReadStore } from '../../src/read-store/read-store.port';
+
+/** The read store port's contract, in MongoDB's semantics. Collections are unique per test. */
+export function readStoreContract(adapter: string, open: () => Promise<ReadStore>): void {
+  describe(`read store contract: ${adapter}`, () => {
+    let store: ReadStore;
+    let c: string;
+    beforeEach(async () => {
+      store = await open();
+      c = `t${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+    });
+    afterEach(async () => {
+      await store.dropCollection(c);
+      await store.close();
+    });
+
+    const seed = () =>
+      store.commit([
+        { op: 'insertOne', collection: c, doc: { _id: 'm1', phase: 'READY', cores: 8, labels: { rack: 'r1' }, tags: ['a'] } },
+        { op: 'insertOne', collection: c, doc: { _id: 'm2', phase: 'MAINTENANCE', cores: 16, labels: { rack: 'r2' }, tags: [] } },
+        { op: 'insertOne', collection: c, doc: { _id: 'm3', phase: 'READY', cores: 32, labels: { rack: 'r1' }, tags: ['a', 'b'] } },
+      ]);
+
+    it('finds one document by _id and by a field', async () => {
+      await seed();
+      expect(await store.findOne(c, { _id: 'm2' })).toMatchObject({ phase: 'MAINTENANCE' });
+      expect(await store.findOne(c, { 'labels.rack': 'r2' })).toMatchObject({ _id: 'm2' });
+      expect(await store.findOne(c, { _id: 'nope' })).toBeNull();
+    });
+
+    it('finds many with query operators, sort, skip and limit', async () => {
+      await seed();
+      const ids = (docs: Array<{ _id: string }>) => docs.map((d) => d._id);
+      expect(ids(await store.find(c, { phase: 'READY' }, { sort: { cores: -1 } }))).toEqual(['m3', 'm1']);
+      expect(ids(await store.find(c, { cores: { $gte: 16 } }, { sort: { _id: 1 } }))).toEqual(['m2', 'm3']);
+      expect(ids(await store.find(c, { tags: 'b' }))).toEqual(['m3']);
+      expect(ids(await store.find(c, { $or: [{ _id: 'm1' }, { cores: 16 }] }, { sort: { _id: 1 } }))).toEqual(['m1', 'm2']);
+      expect(ids(await store.find(c, {}, { sort: { _id: 1 }, skip: 1, limit: 1 }))).toEqual(['m2']);
+      expect(ids(await store.find(c, { _id: { $gt: 'm1' } }, { sort: { _id: 1 }, limit: 5 }))).toEqual(['m2', 'm3']);
+      expect(await store.count(c, { phase: 'READY' })).toBe(2);
+    });
+
+    it('updates one with update operators', async () => {
+      await seed();
+      await store.commit([
+        { op: 'updateOne', collection: c, filter: { _id: 'm1' }, update: { $set: { phase: 'MAINTENANCE', 'labels.rack': 'r9' }, $inc: { cores: 2 }, $push: { tags: 'z' } } },
+        { op: 'updateOne', collection: c, filter: { _id: 'm3' }, update: { $unset: { labels: '' }, $pull: { tags: 'a' } } },
+        { op: 'updateOne', collection: c, filter: { _id: 'm3' }, update: { $addToSet: { tags: 'b' } } },
+      ]);
+      expect(await store.findOne(c, { _id: 'm1' })).toEqual({ _id: 'm1', phase: 'MAINTENANCE', cores: 10, labels: { rack: 'r9' }, tags: ['a', 'z'] });
+      expect(await store.findOne(c, { _id: 'm3' })).toEqual({ _id: 'm3', phase: 'READY', cores: 32, tags: ['b'] });
+    });
+
+    it('upserts from the filter and $setOnInsert, and leaves $setOnInsert alone on an update', async () => {
+      await store.commit([
+        { op: 'updateOne', collection: c, filter: { _id: 'u1' }, update: { $set: { n: 1 }, $setOnInsert: { created: 'first' } }, upsert: true },
+      ]);
+      await store.commit([
+        { op: 'updateOne', collection: c, filter: { _id: 'u1' }, update: { $set: { n: 2 }, $setOnInsert: { created: 'second' } }, upsert: true },
+      ]);
+      expect(await store.findOne(c, { _id: 'u1' })).toEqual({ _id: 'u1', n: 2, created: 'first' });
+    });
+
+    it('an update without upsert on a missing document changes nothing', async () => {
+      await store.commit([{ op: 'updateOne', collection: c, filter: { _id: 'ghost' }, update: { $set: { n: 1 } } }]);
+      expect(await store.count(c, {})).toBe(0);
+    });
+
+    it('updates many, replaces and deletes', async () => {
+      await seed();
+      await store.commit([
+        { op: 'updateMany', collection: c, filter: { phase: 'READY' }, update: { $set: { checked: true } } },
+        { op: 'replaceOne', collection: c, filter: { _id: 'm2' }, doc: { _id: 'm2', replaced: true } },
+        { op: 'deleteOne', collection: c, filter: { _id: 'm1' } },
+      ]);
+      expect(await store.find(c, { checked: true })).toHaveLength(1);
+      expect(await store.findOne(c, { _id: 'm2' })).toEqual({ _id: 'm2', replaced: true });
+      await store.commit([{ op: 'deleteMany', collection: c, filter: {} }]);
+      expect(await store.count(c, {})).toBe(0);
+    });
+
+    it('later changes in a batch see earlier ones', async () => {
+      await store.commit([
+        { op: 'updateOne', collection: c, filter: { _id: 'b1' }, update: { $set: { n: 1 } }, upsert: true },
+        { op: 'updateOne', collection: c, filter: { _id: 'b1' }, update: { $inc: { n: 1 } } },
+        { op: 'updateMany', collection: c, filter: { n: 2 }, update: { $set: { seen: true } } },
+      ]);
+      expect(await store.findOne(c, { _id: 'b1' })).toEqual({ _id: 'b1', n: 2, seen: true });
+    });
+
+    it('a batch that fails commits nothing', async () => {
+      await seed();
+      await expect(
+        store.commit([
+          { op: 'updateOne', collection: c, filter: { _id: 'm1' }, update: { $set: { phase: 'CHANGED' } } },
+          { op: 'insertOne', collection: c, doc: { _id: 'm2' } },
+        ]),
+      ).rejects.toThrow();
+      expect(await store.findOne(c, { _id: 'm1' })).toMatchObject({ phase: 'READY' });
+    });
+
+    it('a batch commits together with a checkpoint document in another collection', async () => {
+      const cp = `${c}_cp`;
+      await store.commit([
+        { op: 'insertOne', collection: c, doc: { _id: 'x' } },
+        { op: 'updateOne', collection: cp, filter: { _id: 'proj' }, update: { $set: { checkpoint: 42 } }, upsert: true },
+      ]);
+      expect(await store.findOne(cp, { _id: 'proj' })).toEqual({ _id: 'proj', checkpoint: 42 });
+      await store.dropCollection(cp);
+    });
+
+    it('declared indexes answer equality queries on indexed fields', async () => {
+      await store.ensureIndexes(c, [{ field: 'phase' }, { field: 'labels.rack' }]);
+      await seed();
+      expect((await store.find(c, { phase: 'READY' }, { sort: { _id: 1 } })).map((d) => d._id)).toEqual(['m1', 'm3']);
+      expect((await store.find(c, { 'labels.rack': 'r2' })).map((d) => d._id)).toEqual(['m2']);
+      expect((await store.find(c, { phase: { $in: ['MAINTENANCE'] } })).map((d) => d._id)).toEqual(['m2']);
+    });
+
+    it('lists and drops collections', async () => {
+      await seed();
+      expect(await store.listCollections()).toContain(c);
+      await store.dropCollection(c);
+      expect(await store.listCollections()).not.toContain(c);
+      expect(await store.count(c, {})).toBe(0);
+    });
+  });
+}

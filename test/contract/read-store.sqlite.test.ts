@@ -1,0 +1,30 @@
+import { join } from 'node:path';
+import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
+import { tempDir } from '../support/temp';
+import { readStoreContract } from './read-store.contract';
+
+const dir = tempDir();
+afterAll(() => dir.cleanup());
+
+readStoreContract('sqlite', async () => new SqliteReadStore(join(dir.path, 'read.db')));
+
+describe('sqlite read store indexes', () => {
+  it('a query by _id or by an indexed field uses an index, not a scan', async () => {
+    const store = new SqliteReadStore(join(dir.path, 'plan.db'));
+    await store.ensureIndexes('machines', [{ field: 'phase' }]);
+    expect(store.explain('machines', { _id: 'm1' })).toMatch(/SEARCH .* USING PRIMARY KEY/);
+    expect(store.explain('machines', { phase: 'READY' })).toMatch(/SEARCH .* USING INDEX ix_machines_phase/);
+    expect(store.explain('machines', { cores: 8 })).toMatch(/SCAN/);
+    await store.close();
+  });
+
+  it('declared indexes survive a reopen', async () => {
+    const file = join(dir.path, 'reopen.db');
+    const first = new SqliteReadStore(file);
+    await first.ensureIndexes('machines', [{ field: 'phase' }]);
+    await first.close();
+    const second = new SqliteReadStore(file);
+    expect(second.explain('machines', { phase: 'READY' })).toMatch(/USING INDEX/);
+    await second.close();
+  });
+});
