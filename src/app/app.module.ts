@@ -1,24 +1,40 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { ALL_PROJECTIONS } from '../../projections';
+import { ALL_SAGAS } from '../../sagas';
 import { AppConfig } from '../config/config';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
+import { DrydockGraphqlModule } from '../graphql/graphql.module';
 import { MachinesModule } from '../machines/machines.module';
 import { MessagingModule } from '../messaging/messaging.module';
+import { Projection, Saga } from '../messaging/projection';
+import { PROJECTIONS } from '../messaging/projections.service';
+import { SAGAS } from '../messaging/sagas.service';
+import { ReadStoreModule } from '../read-store/read-store.module';
 import { loggerParams } from './logging';
 import { ProbesController } from './probes.controller';
 
+export interface AppOptions {
+  /** Defaults: every module in projections/ and sagas/. Tests may run others. */
+  projections?: readonly Projection[];
+  sagas?: readonly Saga[];
+  graphql?: boolean;
+}
+
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config)),
         EventStoreModule,
-        MessagingModule,
+        ReadStoreModule,
+        MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? ALL_SAGAS),
         MachinesModule,
+        ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController],
     };

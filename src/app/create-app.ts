@@ -3,11 +3,13 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
-import { AppModule } from './app.module';
+import { inputValidationPipe } from '../graphql/validation';
+import { AppModule, AppOptions } from './app.module';
 
 /** Builds the application (not yet listening): used by main, the e2e tests and the benchmarks. */
-export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true, abortOnError: false });
+export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config, options), { bufferLogs: true, abortOnError: false });
+  app.useGlobalPipes(inputValidationPipe());
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();
   return app;

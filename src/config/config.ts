@@ -56,6 +56,28 @@ class CommandsConfig {
   max_conflict_retries = 8;
 }
 
+class ProjectionsConfig {
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100_000, { message: 'must be between 1 and 100000' })
+  batch_size = 500;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 60000' })
+  @Max(60_000, { message: 'must be between 0 and 60000' })
+  max_wait_ms = 0;
+}
+
+class GraphqlConfig {
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 120000' })
+  @Max(120_000, { message: 'must be between 0 and 120000' })
+  read_your_writes_timeout_ms = 5000;
+
+  @IsBoolean({ message: 'must be true or false' })
+  ide = true;
+}
+
 class AutoMachineRepairConfig {
   @IsBoolean({ message: 'must be true or false' })
   enabled = true;
@@ -77,6 +99,8 @@ export class AppConfig {
   @ValidateNested() @Type(() => EventStoreConfig) event_store = new EventStoreConfig();
   @ValidateNested() @Type(() => ReadStoreConfig) read_store = new ReadStoreConfig();
   @ValidateNested() @Type(() => CommandsConfig) commands = new CommandsConfig();
+  @ValidateNested() @Type(() => ProjectionsConfig) projections = new ProjectionsConfig();
+  @ValidateNested() @Type(() => GraphqlConfig) graphql = new GraphqlConfig();
   @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
   @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
 
@@ -98,6 +122,10 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['MONGODB_URI', 'read_store.mongodb_uri', 'string'],
   ['AUTO_MACHINE_REPAIR_ENABLED', 'auto_machine_repair_plugin.enabled', 'bool'],
   ['LOG_LEVEL', 'log.level', 'string'],
+  ['PROJECTION_BATCH_SIZE', 'projections.batch_size', 'int'],
+  ['PROJECTION_MAX_WAIT_MS', 'projections.max_wait_ms', 'int'],
+  ['READ_YOUR_WRITES_TIMEOUT_MS', 'graphql.read_your_writes_timeout_ms', 'int'],
+  ['GRAPHQL_IDE', 'graphql.ide', 'bool'],
   ['LOG_PRETTY', 'log.pretty', 'bool'],
 ];
 

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { MachinesResolver } from './machines.resolver';
 
-/** The machines context: its decider now; its resolvers and handlers join as the API grows. */
-@Module({})
+/** The machines context: its decider, projection rules and GraphQL resolver. */
+@Module({ providers: [MachinesResolver] })
 export class MachinesModule {}

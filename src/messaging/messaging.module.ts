@@ -1,27 +1,40 @@
-import { Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { CommandPipeline } from './command-pipeline';
 import { DecideCommandHandler } from './decide.command';
+import { Projection, Saga } from './projection';
+import { PROJECTIONS, ProjectionsService } from './projections.service';
 import { RunnerRegistry } from './runner-registry';
+import { SAGAS, SagasService } from './sagas.service';
 
+/** The command pipeline and the subscription runners (projections and sagas). */
 @Global()
-@Module({
-  imports: [CqrsModule.forRoot()],
-  providers: [
-    {
-      provide: CommandPipeline,
-      inject: [EVENT_STORE, AppConfig, PinoLogger],
-      useFactory: (store: EventStore, config: AppConfig, logger: PinoLogger) => {
-        logger.setContext('commands');
-        return new CommandPipeline(store, logger, config.commands.max_conflict_retries);
-      },
-    },
-    DecideCommandHandler,
-    RunnerRegistry,
-  ],
-  exports: [CqrsModule, CommandPipeline, RunnerRegistry],
-})
-export class MessagingModule {}
+@Module({})
+export class MessagingModule {
+  static forRoot(projections: readonly Projection[], sagas: readonly Saga[]): DynamicModule {
+    return {
+      module: MessagingModule,
+      imports: [CqrsModule.forRoot()],
+      providers: [
+        {
+          provide: CommandPipeline,
+          inject: [EVENT_STORE, AppConfig, PinoLogger],
+          useFactory: (store: EventStore, config: AppConfig, logger: PinoLogger) => {
+            logger.setContext('commands');
+            return new CommandPipeline(store, logger, config.commands.max_conflict_retries);
+          },
+        },
+        DecideCommandHandler,
+        RunnerRegistry,
+        { provide: PROJECTIONS, useValue: projections },
+        { provide: SAGAS, useValue: sagas },
+        ProjectionsService,
+        SagasService,
+      ],
+      exports: [CqrsModule, CommandPipeline, RunnerRegistry, ProjectionsService],
+    };
+  }
+}

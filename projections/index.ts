@@ -1,0 +1,5 @@
+import type { Projection } from '../src/messaging/projection';
+import { machinesProjection } from './machines.projection';
+
+/** Every projection the app runs. */
+export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection];

@@ -1,0 +1,51 @@
+import { Observable } from 'rxjs';
+
+/**
+ * Adapts an rxjs stream to the AsyncIterator a GraphQL subscription resolver returns.
+ * Values queue while the client is slow; returning (unsubscribe) releases the source.
+ */
+export function toAsyncIterator<T>(source: Observable<T>): AsyncIterableIterator<T> {
+  const queue: T[] = [];
+  const pullers: Array<(r: IteratorResult<T>) => void> = [];
+  let done = false;
+  let failure: unknown = null;
+  const subscription = source.subscribe({
+    next: (v) => {
+      const p = pullers.shift();
+      if (p) p({ value: v, done: false });
+      else queue.push(v);
+    },
+    error: (err) => {
+      failure = err;
+      finish();
+    },
+    complete: () => finish(),
+  });
+  function finish() {
+    done = true;
+    for (const p of pullers.splice(0)) p({ value: undefined as never, done: true });
+  }
+  const iterator: AsyncIterableIterator<T> = {
+    next() {
+      if (queue.length) return Promise.resolve({ value: queue.shift()!, done: false });
+      if (failure) return Promise.reject(failure);
+      if (done) return Promise.resolve({ value: undefined as never, done: true });
+      return new Promise((resolve) => pullers.push(resolve));
+    },
+    return() {
+      subscription.unsubscribe();
+      queue.length = 0;
+      finish();
+      return Promise.resolve({ value: undefined as never, done: true });
+    },
+    throw(err) {
+      subscription.unsubscribe();
+      finish();
+      return Promise.reject(err);
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

@@ -1,0 +1,29 @@
+import { HttpException } from '@nestjs/common';
+import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { DomainError } from '../messaging/domain-errors';
+
+const GRAPHQL_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST']);
+
+/**
+ * Maps every error to `extensions.code` (ARCHITECTURE rule 6). Domain errors keep their
+ * message and details; anything unexpected becomes INTERNAL with no internal message or stack.
+ */
+export function formatError(formatted: GraphQLFormattedError, error: unknown, log: (err: unknown) => void): GraphQLFormattedError {
+  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  if (original instanceof DomainError) {
+    return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code: original.code, ...original.details } };
+  }
+  if (original instanceof HttpException) {
+    const status = original.getStatus();
+    const code = status === 400 ? 'BAD_USER_INPUT' : status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'INTERNAL';
+    return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code } };
+  }
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
+    // Variable coercion errors name the variable and the field ("Variable "$input" got invalid value ... at "input.ids"").
+    const mapped = code === 'BAD_REQUEST' ? 'BAD_USER_INPUT' : code;
+    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: mapped } };
+  }
+  log(original);
+  return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL' } };
+}

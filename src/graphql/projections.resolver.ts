@@ -1,0 +1,76 @@
+import { Args, Field, Float, Int, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { map } from 'rxjs';
+import { ProjectionsService, ProjectionStatus as Status } from '../messaging/projections.service';
+import { toAsyncIterator } from './async-iterator';
+import { PositionScalar } from './scalars';
+
+@ObjectType()
+export class ProjectionFailure {
+  @Field(() => PositionScalar) position!: number;
+  @Field() eventId!: string;
+  @Field() eventType!: string;
+  @Field() error!: string;
+  @Field() at!: Date;
+}
+
+@ObjectType()
+export class RebuildProgress {
+  @Field(() => Float, { description: '0..1' }) progress!: number;
+  @Field(() => Int) processed!: number;
+  @Field(() => Int) total!: number;
+  @Field(() => Float, { nullable: true, description: 'seconds until done, at the current rate' }) eta!: number | null;
+  @Field(() => Float) eventsPerSecond!: number;
+  @Field({ description: 'running, rebuilding, stopped or failed' }) state!: string;
+}
+
+@ObjectType()
+export class ProjectionStatus {
+  @Field() name!: string;
+  @Field(() => Int) version!: number;
+  @Field(() => PositionScalar) checkpoint!: number;
+  @Field(() => Int, { description: 'positions behind the head of the log' }) lag!: number;
+  @Field(() => Float, { description: 'seconds behind the head of the log' }) lagSeconds!: number;
+  @Field({ description: 'running, rebuilding, stopped or failed' }) state!: string;
+  @Field(() => ProjectionFailure, { nullable: true }) failure!: ProjectionFailure | null;
+  @Field(() => RebuildProgress, { nullable: true }) rebuild!: RebuildProgress | null;
+}
+
+function toGql(s: Status): ProjectionStatus {
+  return {
+    name: s.name,
+    version: s.version,
+    checkpoint: s.checkpoint,
+    lag: s.lag.positions,
+    lagSeconds: s.lag.seconds,
+    state: s.state,
+    failure: s.failure ? { ...s.failure, at: new Date(s.failure.at) } : null,
+    rebuild: s.rebuild ? { ...s.rebuild, eta: s.rebuild.etaSeconds, state: s.state } : null,
+  };
+}
+
+@Resolver(() => ProjectionStatus)
+export class ProjectionsResolver {
+  constructor(private readonly service: ProjectionsService) {}
+
+  @Query(() => [ProjectionStatus])
+  async projections(): Promise<ProjectionStatus[]> {
+    return (await this.service.statuses()).map(toGql);
+  }
+
+  @Mutation(() => ProjectionStatus, { description: 'Rebuilds a read model beside the live one and swaps it in once caught up.' })
+  async rebuildProjection(@Args('name') name: string): Promise<ProjectionStatus> {
+    return toGql(await this.service.rebuild(name));
+  }
+
+  @Mutation(() => ProjectionStatus, { description: 'After a fix: retries the event a failed projection stopped at.' })
+  async retryProjection(@Args('name') name: string): Promise<ProjectionStatus> {
+    return toGql(await this.service.retry(name));
+  }
+
+  @Subscription(() => RebuildProgress, { resolve: (p: RebuildProgress) => p })
+  projectionRebuild(@Args('name') name: string) {
+    return toAsyncIterator(
+      this.service.rebuildProgress(name).pipe(map((p) => ({ ...p, eta: p.etaSeconds }))),
+    );
+  }
+}

@@ -1,0 +1,25 @@
+import type { MachinePhase } from './machine.decider';
+
+export type EffectiveState = 'NEW' | 'IDLE' | 'BUSY' | 'MAINTENANCE' | 'ATTENTION' | 'BLOCKED';
+
+export interface Condition {
+  type: 'REACHABLE' | 'PROVISIONED' | 'NEEDS_INTERVENTION' | 'OPERATION_CANCELED' | 'RMA' | 'RETIRED';
+  status: boolean;
+  reason: string | null;
+  since: string;
+}
+
+/**
+ * The server-derived state of a machine, in order of precedence: BLOCKED (RETIRED or RMA),
+ * ATTENTION (NEEDS_INTERVENTION), BUSY (an operation pending or running), MAINTENANCE (phase),
+ * NEW (phase FACTORY_READY), else IDLE.
+ */
+export function effectiveState(phase: MachinePhase, conditions: readonly Condition[], operationActive: boolean): EffectiveState {
+  const on = (t: Condition['type']) => conditions.some((c) => c.type === t && c.status);
+  if (on('RETIRED') || on('RMA')) return 'BLOCKED';
+  if (on('NEEDS_INTERVENTION')) return 'ATTENTION';
+  if (operationActive) return 'BUSY';
+  if (phase === 'MAINTENANCE') return 'MAINTENANCE';
+  if (phase === 'FACTORY_READY') return 'NEW';
+  return 'IDLE';
+}

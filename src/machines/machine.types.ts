@@ -1,0 +1,141 @@
+import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { GraphQLJSON } from 'graphql-scalars';
+
+export enum MachinePhaseEnum {
+  FACTORY_READY = 'FACTORY_READY',
+  READY = 'READY',
+  MAINTENANCE = 'MAINTENANCE',
+}
+export enum EffectiveStateEnum {
+  NEW = 'NEW',
+  IDLE = 'IDLE',
+  BUSY = 'BUSY',
+  MAINTENANCE = 'MAINTENANCE',
+  ATTENTION = 'ATTENTION',
+  BLOCKED = 'BLOCKED',
+}
+export enum ConditionTypeEnum {
+  REACHABLE = 'REACHABLE',
+  PROVISIONED = 'PROVISIONED',
+  NEEDS_INTERVENTION = 'NEEDS_INTERVENTION',
+  OPERATION_CANCELED = 'OPERATION_CANCELED',
+  RMA = 'RMA',
+  RETIRED = 'RETIRED',
+}
+registerEnumType(MachinePhaseEnum, { name: 'MachinePhase' });
+registerEnumType(EffectiveStateEnum, { name: 'EffectiveState' });
+registerEnumType(ConditionTypeEnum, { name: 'ConditionType' });
+
+export const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+@ObjectType()
+export class Condition {
+  @Field(() => ConditionTypeEnum) type!: ConditionTypeEnum;
+  @Field() status!: boolean;
+  @Field(() => String, { nullable: true }) reason!: string | null;
+  @Field() since!: Date;
+}
+
+@ObjectType()
+export class Capacity {
+  @Field(() => Int) cpuCores!: number;
+  @Field(() => Int) memoryGiB!: number;
+}
+
+@ObjectType()
+export class Machine {
+  @Field(() => ID) id!: string;
+  @Field(() => MachinePhaseEnum) phase!: MachinePhaseEnum;
+  @Field(() => EffectiveStateEnum) effectiveState!: EffectiveStateEnum;
+  @Field(() => [Condition]) conditions!: Condition[];
+  @Field(() => GraphQLJSON) labels!: Record<string, string>;
+  @Field() allocatable!: boolean;
+  @Field(() => ID, { nullable: true }) instance!: string | null;
+  @Field(() => ID, { nullable: true }) activeOperation!: string | null;
+  @Field() hypervisor!: boolean;
+  @Field(() => Capacity, { nullable: true }) capacity!: Capacity | null;
+  @Field(() => Int, { description: 'The revision of the machine stream this view reflects' }) revision!: number;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+  @Field() hasNextPage!: boolean;
+}
+
+@ObjectType()
+export class MachineConnection {
+  @Field(() => [Machine]) nodes!: Machine[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
+  @Field(() => Int) totalCount!: number;
+}
+
+@InputType()
+export class CapacityInput {
+  @Field(() => Int) @IsInt() @Min(1) @Max(4096) cpuCores!: number;
+  @Field(() => Int) @IsInt() @Min(1) @Max(65536) memoryGiB!: number;
+}
+
+@InputType()
+export class RegisterMachinesInput {
+  @Field(() => [ID])
+  @ArrayMinSize(1)
+  @ArrayMaxSize(1000)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @Matches(MACHINE_ID, { each: true, message: 'each id is 1-63 letters, digits, _ . - starting with a letter or digit' })
+  ids!: string[];
+
+  @Field(() => MachinePhaseEnum, { defaultValue: MachinePhaseEnum.FACTORY_READY })
+  @IsIn([MachinePhaseEnum.FACTORY_READY, MachinePhaseEnum.READY], { message: 'phase must be FACTORY_READY or READY at registration' })
+  phase!: MachinePhaseEnum;
+
+  @Field({ defaultValue: false }) @IsBoolean() hypervisor!: boolean;
+
+  @Field(() => CapacityInput, { nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => CapacityInput)
+  capacity?: CapacityInput | null;
+
+  @Field(() => GraphQLJSON, { nullable: true }) @IsOptional() @IsObject() labels?: Record<string, string> | null;
+}
+
+@InputType()
+export class MachineFilter {
+  @Field(() => MachinePhaseEnum, { nullable: true }) @IsOptional() phase?: MachinePhaseEnum;
+  @Field(() => EffectiveStateEnum, { nullable: true }) @IsOptional() effectiveState?: EffectiveStateEnum;
+  @Field(() => ConditionTypeEnum, { nullable: true, description: 'machines where this condition is true' })
+  @IsOptional()
+  condition?: ConditionTypeEnum;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'machines carrying all these labels' })
+  @IsOptional()
+  @IsObject()
+  labels?: Record<string, string>;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() hypervisor?: boolean;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() allocatable?: boolean;
+}
+
+@InputType()
+export class SetMachineLabelsInput {
+  @Field(() => ID) @IsString() @Matches(MACHINE_ID) machineId!: string;
+  @Field(() => GraphQLJSON) @IsObject() labels!: Record<string, string>;
+  @Field({ nullable: true }) @IsOptional() @IsString() @MaxLength(128) requestId?: string;
+}

@@ -1,0 +1,120 @@
+import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { CommandBus } from '@nestjs/cqrs';
+import { Inject } from '@nestjs/common';
+import { filter, from, concatMap } from 'rxjs';
+import { EVENT_STORE, EventStore, StreamNotFoundError } from '../event-store/event-store.port';
+import { toAsyncIterator } from '../graphql/async-iterator';
+import { commandContext, GqlContext } from '../graphql/request-context';
+import { DecideCommand } from '../messaging/decide.command';
+import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
+import { ProjectionsService } from '../messaging/projections.service';
+import { Filter } from '../read-store/read-store.port';
+import { machineDecider, machineStream } from './machine.decider';
+import { Machine, MachineConnection, MachineFilter, RegisterMachinesInput, SetMachineLabelsInput } from './machine.types';
+
+const encodeCursor = (id: string) => Buffer.from(`m:${id}`).toString('base64url');
+function decodeCursor(cursor: string): string {
+  const raw = Buffer.from(cursor, 'base64url').toString();
+  if (!raw.startsWith('m:')) throw new BadInputError('after', 'not a cursor returned by this query');
+  return raw.slice(2);
+}
+
+@Resolver(() => Machine)
+export class MachinesResolver {
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ProjectionsService,
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+  ) {}
+
+  @Mutation(() => [Machine], { description: 'Registers machines; an id that exists already is a CONFLICT and nothing is registered.' })
+  async registerMachines(@Args('input') input: RegisterMachinesInput, @Context() ctx: GqlContext): Promise<Machine[]> {
+    const existing: string[] = [];
+    for (const id of input.ids) {
+      try {
+        await this.events.readStream(machineStream(id), { direction: 'backwards', maxCount: 1 });
+        existing.push(id);
+      } catch (err) {
+        if (!(err instanceof StreamNotFoundError)) throw err;
+      }
+    }
+    if (existing.length) throw new ConflictError(`already registered: ${existing.join(', ')}`, { ids: existing });
+    const context = commandContext(ctx);
+    let position = 0;
+    for (const id of input.ids) {
+      const outcome = await this.bus.execute(
+        new DecideCommand(machineDecider, machineStream(id), {
+          type: 'RegisterMachine',
+          id,
+          phase: input.phase as 'FACTORY_READY' | 'READY',
+          hypervisor: input.hypervisor,
+          capacity: input.capacity ? { cpuCores: input.capacity.cpuCores, memoryGiB: input.capacity.memoryGiB } : null,
+          labels: input.labels ?? {},
+          at: context.issuedAt,
+        }, context),
+      );
+      position = Math.max(position, outcome.position);
+    }
+    await this.read.waitFor(['machines'], position);
+    return (await this.read.find('machines', { _id: { $in: input.ids } })) as unknown as Machine[];
+  }
+
+  @Mutation(() => Machine, { description: 'Replaces the labels of a machine.' })
+  async setMachineLabels(@Args('input') input: SetMachineLabelsInput, @Context() ctx: GqlContext): Promise<Machine> {
+    const context = commandContext(ctx, input.requestId);
+    const outcome = await this.bus.execute(
+      new DecideCommand(machineDecider, machineStream(input.machineId), { type: 'SetMachineLabels', id: input.machineId, labels: input.labels, at: context.issuedAt }, context),
+    );
+    await this.read.waitFor(['machines'], outcome.position);
+    return this.machine(input.machineId);
+  }
+
+  @Query(() => Machine)
+  async machine(@Args('id', { type: () => ID }) id: string): Promise<Machine> {
+    const doc = await this.read.findOne('machines', { _id: id });
+    if (!doc) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
+    return doc as unknown as Machine;
+  }
+
+  @Query(() => MachineConnection)
+  async machines(
+    @Args('filter', { type: () => MachineFilter, nullable: true }) f: MachineFilter | null,
+    @Args('first', { type: () => Int, defaultValue: 50 }) first: number,
+    @Args('after', { type: () => String, nullable: true }) after: string | null,
+  ): Promise<MachineConnection> {
+    if (first < 1 || first > 500) throw new BadInputError('first', 'must be between 1 and 500');
+    const query: Filter = {};
+    if (f?.phase) query.phase = f.phase;
+    if (f?.effectiveState) query.effectiveState = f.effectiveState;
+    if (f?.condition) query.conditions = { $elemMatch: { type: f.condition, status: true } };
+    if (f?.hypervisor !== undefined && f?.hypervisor !== null) query.hypervisor = f.hypervisor;
+    if (f?.allocatable !== undefined && f?.allocatable !== null) query.allocatable = f.allocatable;
+    for (const [k, v] of Object.entries(f?.labels ?? {})) query[`labels.${k}`] = v;
+    const total = await this.read.count('machines', query);
+    const page = await this.read.find('machines', after ? { ...query, _id: { $gt: decodeCursor(after) } } : query, {
+      sort: { _id: 1 },
+      limit: first + 1,
+    });
+    const nodes = page.slice(0, first) as unknown as Machine[];
+    return {
+      nodes,
+      totalCount: total,
+      pageInfo: { hasNextPage: page.length > first, endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null },
+    };
+  }
+
+  @Subscription(() => Machine, {
+    description: 'The machine as the read model holds it, after every committed change to it.',
+    resolve: (m: Machine) => m,
+  })
+  machineChanged(@Args('id', { type: () => ID }) id: string) {
+    const stream = machineStream(id);
+    return toAsyncIterator(
+      this.read.committedBy('machines').pipe(
+        filter((c) => c.rebuilt === true || c.events.some((e) => e.stream === stream)),
+        concatMap(() => from(this.read.findOne('machines', { _id: id }))),
+        filter((doc): doc is NonNullable<typeof doc> => doc !== null),
+      ),
+    );
+  }
+}

@@ -1,0 +1,42 @@
+import { setImmediate as nextTick, setTimeout as sleep } from 'node:timers/promises';
+import { EventSubscription, RecordedEvent } from '../event-store/event-store.port';
+
+export interface BatchOptions {
+  batchSize: number;
+  /** How long to wait for more events once at least one is in hand. 0: commit as soon as the log is caught up. */
+  maxWaitMs: number;
+}
+
+const TIMEOUT = Symbol('timeout');
+
+/**
+ * Groups a subscription into batches: up to `batchSize` events, or fewer when no more
+ * arrive within `maxWaitMs`. Yields to the event loop between batches so a long catch-up
+ * (a rebuild) never starves the HTTP server.
+ */
+export async function* batches(sub: EventSubscription, options: BatchOptions): AsyncGenerator<RecordedEvent[]> {
+  const it = sub[Symbol.asyncIterator]();
+  let pending = it.next();
+  for (;;) {
+    const first = await pending;
+    if (first.done) return;
+    const batch: RecordedEvent[] = [first.value];
+    pending = it.next();
+    const deadline: Promise<typeof TIMEOUT> =
+      options.maxWaitMs > 0 ? sleep(options.maxWaitMs, TIMEOUT, { ref: false }) : nextTick(TIMEOUT);
+    let ended = false;
+    while (batch.length < options.batchSize) {
+      const r = await Promise.race([pending, deadline]);
+      if (r === TIMEOUT) break;
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      batch.push(r.value);
+      pending = it.next();
+    }
+    yield batch;
+    if (ended) return;
+    await nextTick();
+  }
+}

@@ -1,0 +1,378 @@
+import { Subject } from 'rxjs';
+import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
+import { Change, Doc, ReadStore } from '../read-store/read-store.port';
+import { BatchOptions, batches } from './batches';
+import { physicalName, Projection } from './projection';
+import { RunnerState } from './runner-registry';
+
+/** Projection bookkeeping lives in the read store itself, so it commits with the batch. */
+export const PROJECTIONS_COLLECTION = 'projections_state';
+
+export interface ProjectionFailure {
+  position: number;
+  eventId: string;
+  eventType: string;
+  error: string;
+  at: string;
+}
+
+export interface RebuildProgress {
+  generation: number;
+  version: number;
+  checkpoint: number;
+  processed: number;
+  total: number;
+  startedAt: string;
+  eventsPerSecond: number;
+  etaSeconds: number | null;
+  progress: number;
+}
+
+interface StateDoc extends Doc {
+  version: number;
+  generation: number;
+  checkpoint: number;
+  failure: ProjectionFailure | null;
+  rebuild: { generation: number; version: number; checkpoint: number; processed: number; total: number; startedAt: string } | null;
+}
+
+/** What a committed batch changed, announced only after the commit. */
+export interface Committed {
+  projection: string;
+  position: number;
+  events: RecordedEvent[];
+  rebuilt?: boolean;
+}
+
+export interface RunnerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** A promise-chain mutex: the live loop and a rebuild's swap never interleave. */
+class Lock {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+/**
+ * Runs one projection: a checkpointed subscription to `$all` whose every batch commits
+ * together with its checkpoint, so a restart resumes exactly where the last commit ended.
+ * A rebuild builds the next generation of the collections beside the live one and swaps
+ * the generation pointer atomically once it has caught up.
+ */
+export class ProjectionRunner {
+  state: RunnerState = 'starting';
+  checkpoint = 0;
+  generation = 1;
+  failure: ProjectionFailure | null = null;
+  lastEventAt: string | null = null;
+  private rebuildInfo: StateDoc['rebuild'] = null;
+  private rebuildStarted = 0;
+  private rebuildProcessedAtStart = 0;
+  private stopped = false;
+  private liveSub: EventSubscription | null = null;
+  private shadowSub: EventSubscription | null = null;
+  private liveLoop: Promise<void> | null = null;
+  private liveRunning = false;
+  private shadowLoop: Promise<void> | null = null;
+  private readonly lock = new Lock();
+  private waiters: Array<{ position: number; resolve: () => void }> = [];
+  readonly rebuildProgress$ = new Subject<RebuildProgress & { state: RunnerState }>();
+
+  constructor(
+    readonly projection: Projection,
+    private readonly events: EventStore,
+    private readonly store: ReadStore,
+    private readonly options: BatchOptions,
+    private readonly logger: RunnerLogger,
+    private readonly committed$: Subject<Committed>,
+  ) {}
+
+  get name(): string {
+    return this.projection.name;
+  }
+
+  /** The physical collection currently serving a logical one. */
+  collection(logical: string): string {
+    return physicalName(logical, this.generation);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    let doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
+    if (!doc) {
+      doc = { _id: this.name, version: this.projection.version, generation: 1, checkpoint: 0, failure: null, rebuild: null };
+      await this.ensureIndexes(1);
+      await this.store.commit([{ op: 'insertOne', collection: PROJECTIONS_COLLECTION, doc }]);
+    }
+    this.generation = doc.generation;
+    this.checkpoint = doc.checkpoint;
+    this.rebuildInfo = doc.rebuild;
+    if (doc.failure) this.logger.warn({ projection: this.name, failure: doc.failure }, 'retrying a projection that failed before the restart');
+
+    if (doc.version !== this.projection.version && !doc.rebuild) {
+      this.logger.info({ projection: this.name, from: doc.version, to: this.projection.version }, 'projection version changed: rebuilding');
+      await this.beginRebuild();
+    } else if (doc.rebuild) {
+      this.logger.info({ projection: this.name, rebuild: doc.rebuild }, 'resuming an interrupted rebuild');
+      this.runShadow();
+    }
+    // A version change is rebuilt before the live loop applies new handlers to old documents.
+    if (doc.version === this.projection.version) this.runLive();
+    if (this.state === 'starting') this.state = 'running';
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.liveSub?.close(), this.shadowSub?.close()]);
+    await Promise.allSettled([this.liveLoop, this.shadowLoop]);
+    if (this.state !== 'failed') this.state = 'stopped';
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  /** Resolves once this projection has committed every event up to `position` (or is not running). */
+  waitFor(position: number): Promise<void> {
+    if (this.checkpoint >= position || this.state === 'failed' || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ position, resolve }));
+  }
+
+  /** After a fix: clear the failure and try the failed event again. */
+  async retry(): Promise<void> {
+    if (this.state !== 'failed') return;
+    this.failure = null;
+    await this.store.commit([{ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { failure: null } } }]);
+    this.state = 'running';
+    if (this.rebuildInfo) this.runShadow();
+    if (this.rebuildInfo?.version === this.projection.version || !this.rebuildInfo) this.runLive();
+  }
+
+  /** Starts a blue/green rebuild into the next generation; the live read model keeps serving. */
+  async beginRebuild(): Promise<RebuildProgress> {
+    if (this.rebuildInfo) return this.progress()!;
+    const next = this.generation + 1;
+    for (const logical of Object.keys(this.projection.collections)) await this.store.dropCollection(physicalName(logical, next));
+    await this.ensureIndexes(next);
+    this.rebuildInfo = {
+      generation: next,
+      version: this.projection.version,
+      checkpoint: 0,
+      processed: 0,
+      total: await this.events.headPosition(),
+      startedAt: new Date().toISOString(),
+    };
+    await this.store.commit([
+      { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { rebuild: this.rebuildInfo } } },
+    ]);
+    this.runShadow();
+    return this.progress()!;
+  }
+
+  progress(): RebuildProgress | null {
+    const r = this.rebuildInfo;
+    if (!r) return null;
+    const seconds = Math.max((Date.now() - this.rebuildStarted) / 1000, 0.001);
+    const rate = (r.processed - this.rebuildProcessedAtStart) / seconds;
+    const remaining = Math.max(r.total - r.checkpoint, 0);
+    return {
+      ...r,
+      eventsPerSecond: Math.round(rate),
+      etaSeconds: rate > 0 ? Math.round(remaining / rate) : null,
+      progress: r.total > 0 ? Math.min(r.checkpoint / r.total, 1) : 1,
+    };
+  }
+
+  private async ensureIndexes(generation: number): Promise<void> {
+    for (const [logical, spec] of Object.entries(this.projection.collections)) {
+      await this.store.ensureIndexes(physicalName(logical, generation), spec.indexes ?? []);
+    }
+  }
+
+  private runLive(): void {
+    if (this.liveRunning) return;
+    this.liveRunning = true;
+    this.liveLoop = this.live()
+      .catch((err) => this.crash(err))
+      .finally(() => (this.liveRunning = false));
+  }
+
+  private runShadow(): void {
+    this.state = 'rebuilding';
+    this.rebuildStarted = Date.now();
+    this.rebuildProcessedAtStart = this.rebuildInfo?.processed ?? 0;
+    this.shadowLoop = this.shadow().catch((err) => this.crash(err));
+  }
+
+  private crash(err: unknown): void {
+    if (this.stopped) return;
+    this.state = 'failed';
+    this.logger.error({ projection: this.name, err }, 'projection runner stopped on an unexpected error');
+  }
+
+  private async live(): Promise<void> {
+    while (!this.stopped && this.state !== 'failed') {
+      const from = this.checkpoint;
+      const generation = this.generation;
+      this.liveSub = this.events.subscribeToAll({ after: from });
+      let restart = false;
+      for await (const batch of batches(this.liveSub, this.options)) {
+        const outcome = await this.lock.run(async () => {
+          // A swap moved the live model to another generation and checkpoint: resubscribe there.
+          if (this.generation !== generation) return 'restart' as const;
+          const fresh = batch.filter((e) => e.position > this.checkpoint);
+          if (fresh.length === 0) return 'ok' as const;
+          return (await this.applyBatch(fresh, generation, 'live')) ? ('ok' as const) : ('failed' as const);
+        });
+        if (outcome === 'restart') {
+          restart = true;
+          break;
+        }
+        if (outcome === 'failed' || this.stopped) break;
+      }
+      await this.liveSub.close();
+      if (!restart) return;
+    }
+  }
+
+  private async shadow(): Promise<void> {
+    const info = this.rebuildInfo!;
+    this.shadowSub = this.events.subscribeToAll({ after: info.checkpoint });
+    const it = batches(this.shadowSub, { ...this.options, batchSize: Math.max(this.options.batchSize, 1000) });
+    for await (const batch of it) {
+      if (this.stopped) return;
+      if (!(await this.applyBatch(batch, info.generation, 'shadow'))) return;
+      this.publishProgress();
+      // Caught up with the log: finish under the lock, so the live loop cannot commit in between.
+      if (info.checkpoint >= (await this.events.headPosition())) {
+        const swapped = await this.lock.run(() => this.swap());
+        if (swapped) break;
+      }
+    }
+    await this.shadowSub.close();
+  }
+
+  /** Applies what is left of the log to the new generation and makes it the live one, atomically. */
+  private async swap(): Promise<boolean> {
+    const info = this.rebuildInfo!;
+    for (;;) {
+      const rest = await this.events.readAll({ from: info.checkpoint, maxCount: 1000 });
+      if (rest.length === 0) break;
+      if (!(await this.applyBatch(rest, info.generation, 'shadow'))) return false;
+    }
+    const old = this.generation;
+    await this.store.commit([
+      {
+        op: 'updateOne',
+        collection: PROJECTIONS_COLLECTION,
+        filter: { _id: this.name },
+        update: { $set: { generation: info.generation, version: info.version, checkpoint: info.checkpoint, rebuild: null, failure: null } },
+      },
+    ]);
+    this.generation = info.generation;
+    this.checkpoint = info.checkpoint;
+    this.rebuildInfo = null;
+    this.failure = null;
+    this.state = 'running';
+    this.publishProgress(info);
+    for (const logical of Object.keys(this.projection.collections)) await this.store.dropCollection(physicalName(logical, old));
+    this.logger.info({ projection: this.name, generation: info.generation, checkpoint: info.checkpoint }, 'rebuild swapped in');
+    this.resolveWaiters();
+    this.committed$.next({ projection: this.name, position: this.checkpoint, events: [], rebuilt: true });
+    this.runLive();
+    return true;
+  }
+
+  /**
+   * Applies a batch to a generation and commits it with the checkpoint. An event whose
+   * handler throws, or whose changes the store refuses, stops this projection at that
+   * event (recorded with its position and error); everything before it is committed.
+   */
+  private async applyBatch(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<boolean> {
+    try {
+      await this.commitEvents(batch, generation, target);
+      return true;
+    } catch {
+      // Find the culprit: commit one event at a time up to it.
+      for (const e of batch) {
+        try {
+          await this.commitEvents([e], generation, target);
+        } catch (err) {
+          await this.fail(e, err);
+          return false;
+        }
+      }
+      return true;
+    }
+  }
+
+  private async commitEvents(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<void> {
+    const changes: Change[] = [];
+    let handled = 0;
+    for (const e of batch) {
+      const handler = this.projection.handlers[e.type];
+      if (!handler) continue;
+      handled += 1;
+      for (const ch of handler(e)) changes.push({ ...ch, collection: physicalName(ch.collection, generation) } as Change);
+    }
+    const last = batch[batch.length - 1];
+    if (target === 'live') {
+      changes.push({ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { checkpoint: last.position } } });
+    } else {
+      const info = this.rebuildInfo!;
+      changes.push({
+        op: 'updateOne',
+        collection: PROJECTIONS_COLLECTION,
+        filter: { _id: this.name },
+        update: { $set: { 'rebuild.checkpoint': last.position, 'rebuild.processed': info.processed + batch.length } },
+      });
+    }
+    await this.store.commit(changes, last.position);
+    if (target === 'live') {
+      this.checkpoint = last.position;
+      this.lastEventAt = last.recordedAt;
+      this.resolveWaiters();
+      if (handled > 0) this.committed$.next({ projection: this.name, position: last.position, events: batch });
+    } else {
+      this.rebuildInfo!.checkpoint = last.position;
+      this.rebuildInfo!.processed += batch.length;
+    }
+  }
+
+  private async fail(event: RecordedEvent, err: unknown): Promise<void> {
+    this.failure = {
+      position: event.position,
+      eventId: event.id,
+      eventType: event.type,
+      error: err instanceof Error ? err.message : String(err),
+      at: new Date().toISOString(),
+    };
+    this.state = 'failed';
+    this.logger.error({ projection: this.name, failure: this.failure }, 'projection stopped at an event it cannot apply');
+    await this.store
+      .commit([{ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { failure: this.failure } } }])
+      .catch(() => undefined);
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  private resolveWaiters(): void {
+    if (!this.waiters.length) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) (w.position <= this.checkpoint ? w.resolve() : still.push(w));
+    this.waiters = still;
+  }
+
+  private publishProgress(done?: NonNullable<StateDoc['rebuild']>): void {
+    const p = done ? { ...done, eventsPerSecond: 0, etaSeconds: 0, progress: 1 } : this.progress();
+    if (p) this.rebuildProgress$.next({ ...p, state: this.state });
+  }
+}

@@ -1,0 +1,144 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { filter, Observable, Subject } from 'rxjs';
+import { AppConfig } from '../config/config';
+import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { Doc, Filter, FindOptions, READ_STORE, ReadStore } from '../read-store/read-store.port';
+import { NotFoundError } from './domain-errors';
+import { Projection } from './projection';
+import { Committed, ProjectionRunner, RebuildProgress } from './projection-runner';
+import { RunnerRegistry, RunnerState } from './runner-registry';
+
+export const PROJECTIONS = Symbol('PROJECTIONS');
+
+export interface ProjectionStatus {
+  name: string;
+  version: number;
+  checkpoint: number;
+  lag: { positions: number; seconds: number };
+  state: RunnerState;
+  failure: ProjectionRunner['failure'];
+  rebuild: RebuildProgress | null;
+}
+
+/**
+ * The read side's front door: runs every projection, answers queries against the
+ * generation currently live, and lets mutations wait for their own writes.
+ */
+@Injectable()
+export class ProjectionsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly runners = new Map<string, ProjectionRunner>();
+  private readonly byCollection = new Map<string, ProjectionRunner>();
+  /** Emits after each read-model commit: GraphQL subscriptions derive their messages from it. */
+  readonly committed$ = new Subject<Committed>();
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+    @Inject(READ_STORE) private readonly store: ReadStore,
+    @Inject(PROJECTIONS) projections: readonly Projection[],
+    private readonly config: AppConfig,
+    private readonly registry: RunnerRegistry,
+    private readonly logger: PinoLogger,
+  ) {
+    this.logger.setContext('projections');
+    for (const p of projections) {
+      const runner = new ProjectionRunner(
+        p,
+        events,
+        store,
+        { batchSize: config.projections.batch_size, maxWaitMs: config.projections.max_wait_ms },
+        { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
+        this.committed$,
+      );
+      this.runners.set(p.name, runner);
+      for (const c of Object.keys(p.collections)) this.byCollection.set(c, runner);
+      registry.register(`projection:${p.name}`, () => ({ name: p.name, kind: 'projection', state: runner.state, error: runner.failure?.error }));
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const r of this.runners.values()) await r.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+  }
+
+  private runner(name: string): ProjectionRunner {
+    const r = this.runners.get(name);
+    if (!r) throw new NotFoundError(`projection ${name} not found`, { projection: name });
+    return r;
+  }
+
+  private physical(logical: string): string {
+    const r = this.byCollection.get(logical);
+    if (!r) throw new Error(`no projection declares the collection ${logical}`);
+    return r.collection(logical);
+  }
+
+  findOne(collection: string, f: Filter): Promise<Doc | null> {
+    return this.store.findOne(this.physical(collection), f);
+  }
+
+  find(collection: string, f: Filter, options?: FindOptions): Promise<Doc[]> {
+    return this.store.find(this.physical(collection), f, options);
+  }
+
+  count(collection: string, f: Filter): Promise<number> {
+    return this.store.count(this.physical(collection), f);
+  }
+
+  /** Read-your-writes: resolves when the named projections have committed `position`, or when the bounded wait ends. */
+  async waitFor(names: readonly string[], position: number): Promise<boolean> {
+    if (position <= 0) return true;
+    const timeout = this.config.graphql.read_your_writes_timeout_ms;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeout)));
+    const caughtUp = Promise.all(names.map((n) => this.runner(n).waitFor(position))).then(() => true as const);
+    const ok = await Promise.race([caughtUp, timedOut]);
+    clearTimeout(timer);
+    if (!ok) this.logger.warn({ projections: names, position, timeoutMs: timeout }, 'read-your-writes wait timed out');
+    return ok;
+  }
+
+  committedBy(projection: string): Observable<Committed> {
+    return this.committed$.pipe(filter((c) => c.projection === projection));
+  }
+
+  async statuses(): Promise<ProjectionStatus[]> {
+    const head = await this.events.headPosition();
+    return [...this.runners.values()].map((r) => this.status(r, head));
+  }
+
+  async statusOf(name: string): Promise<ProjectionStatus> {
+    return this.status(this.runner(name), await this.events.headPosition());
+  }
+
+  private status(r: ProjectionRunner, head: number): ProjectionStatus {
+    const positions = Math.max(head - r.checkpoint, 0);
+    const seconds = positions > 0 && r.lastEventAt ? Math.max((Date.now() - Date.parse(r.lastEventAt)) / 1000, 0) : 0;
+    return {
+      name: r.name,
+      version: r.projection.version,
+      checkpoint: r.checkpoint,
+      lag: { positions, seconds: Math.round(seconds * 10) / 10 },
+      state: r.state,
+      failure: r.failure,
+      rebuild: r.progress(),
+    };
+  }
+
+  async rebuild(name: string): Promise<ProjectionStatus> {
+    await this.runner(name).beginRebuild();
+    return this.statusOf(name);
+  }
+
+  async retry(name: string): Promise<ProjectionStatus> {
+    await this.runner(name).retry();
+    return this.statusOf(name);
+  }
+
+  rebuildProgress(name: string): Observable<RebuildProgress & { state: RunnerState }> {
+    return this.runner(name).rebuildProgress$;
+  }
+}

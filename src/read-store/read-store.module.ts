@@ -1,0 +1,40 @@
+import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { join } from 'node:path';
+import { AppConfig } from '../config/config';
+import { MongoReadStore } from './mongo/mongo-read-store';
+import { READ_STORE, ReadStore } from './read-store.port';
+import { SqliteReadStore } from './sqlite/sqlite-read-store';
+
+/** MongoDB when a URI is configured; otherwise the embedded SQLite read store. */
+export async function createReadStore(config: AppConfig): Promise<ReadStore> {
+  const uri = config.read_store.mongodb_uri;
+  if (uri) {
+    const store = new MongoReadStore(uri);
+    try {
+      await store.ping();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw new Error(`MongoDB is unreachable at read_store.mongodb_uri (MONGODB_URI): ${(err as Error).message}`);
+    }
+    return store;
+  }
+  const file = join(config.storage.data_dir, 'read.db');
+  try {
+    return new SqliteReadStore(file);
+  } catch (err) {
+    throw new Error(`cannot open the read store ${file} (storage.data_dir / DATA_DIR): ${(err as Error).message}`);
+  }
+}
+
+@Global()
+@Module({
+  providers: [{ provide: READ_STORE, inject: [AppConfig], useFactory: createReadStore }],
+  exports: [READ_STORE],
+})
+export class ReadStoreModule implements OnApplicationShutdown {
+  constructor(@Inject(READ_STORE) private readonly store: ReadStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+}
