@@ -314,7 +314,17 @@ export class ProjectionRunner {
     }
   }
 
-  private async commitEvents(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<void> {
+  private async commitEvents(input: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<void> {
+    // Apply each position once, in order, past the checkpoint: a redelivered event is a no-op.
+    let floor = target === 'live' ? this.checkpoint : this.rebuildInfo!.checkpoint;
+    const batch: RecordedEvent[] = [];
+    for (const e of input) {
+      if (e.position > floor) {
+        batch.push(e);
+        floor = e.position;
+      }
+    }
+    if (batch.length === 0) return;
     const changes: Change[] = [];
     let handled = 0;
     for (const e of batch) {

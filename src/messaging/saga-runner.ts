@@ -3,13 +3,15 @@ import { EventStore, EventSubscription, RecordedEvent } from '../event-store/eve
 import { ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches } from './batches';
 import { CommandContext } from './command-pipeline';
-import { DecideCommand } from './decide.command';
 import { DomainError } from './domain-errors';
-import { Saga } from './projection';
+import { Saga, SagaCommand } from './projection';
 import { RunnerLogger } from './projection-runner';
 import { RunnerState } from './runner-registry';
 
 export const SAGAS_COLLECTION = 'sagas_state';
+
+/** Sends one saga command (through the CommandBus in the app). */
+export type SagaDispatch = (command: SagaCommand, context: CommandContext) => Promise<unknown>;
 
 /** The context of a command a saga sends: every id derives from the triggering event. */
 export function sagaContext(saga: string, event: RecordedEvent, key: string): CommandContext {
@@ -43,7 +45,7 @@ export class SagaRunner {
     readonly saga: Saga,
     private readonly events: EventStore,
     private readonly store: ReadStore,
-    private readonly execute: (command: DecideCommand) => Promise<unknown>,
+    private readonly execute: SagaDispatch,
     private readonly options: BatchOptions,
     private readonly logger: RunnerLogger,
   ) {}
@@ -95,7 +97,7 @@ export class SagaRunner {
     for (const c of commands) {
       const context = sagaContext(this.name, event, c.key);
       try {
-        await this.infraRetry.execute(() => this.execute(new DecideCommand(c.decider, c.stream, c.command, context)));
+        await this.infraRetry.execute(() => this.execute(c, context));
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;
         this.logger.warn(

@@ -4,6 +4,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
+import { DecideCommand } from './decide.command';
 import { Saga } from './projection';
 import { RunnerRegistry } from './runner-registry';
 import { SagaRunner } from './saga-runner';
@@ -30,7 +31,7 @@ export class SagasService implements OnApplicationBootstrap, OnApplicationShutdo
         saga,
         events,
         store,
-        (c) => bus.execute(c),
+        (c, context) => bus.execute(new DecideCommand(c.decider, c.stream, c.command, context)),
         { batchSize: config.projections.batch_size, maxWaitMs: config.projections.max_wait_ms },
         { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
       );
