@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { ideMiddleware } from '../graphql/ide';
 import { inputValidationPipe } from '../graphql/validation';
 import { AppModule, AppOptions } from './app.module';
 
@@ -10,6 +11,8 @@ import { AppModule, AppOptions } from './app.module';
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forRoot(config, options), { bufferLogs: true, abortOnError: false });
   app.useGlobalPipes(inputValidationPipe());
+  // The offline IDE: in development only, and only when graphql.ide is on.
+  if (config.graphql.ide && process.env.NODE_ENV !== 'production') app.use(ideMiddleware());
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();
   return app;

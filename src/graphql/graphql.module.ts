@@ -27,7 +27,7 @@ import { PositionScalar } from './scalars';
           path: '/graphql',
           autoSchemaFile: true,
           sortSchema: true,
-          playground: false,
+          graphiql: false, // the offline IDE is served by ide.ts instead (no CDN assets)
           introspection: !production,
           subscriptions: { 'graphql-ws': { path: '/graphql' } },
           context: buildContext,

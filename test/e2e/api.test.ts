@@ -108,6 +108,21 @@ describe('GraphQL API over HTTP and WebSocket', () => {
     await client.dispose();
   });
 
+  it('serves an offline GraphiQL at /graphql to browsers, every asset local', async () => {
+    const page = await fetch(`http://localhost:${port}/graphql`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toMatch(/GraphiQL/);
+    const sources = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    expect(sources.length).toBeGreaterThanOrEqual(5);
+    for (const src of sources) {
+      expect(src).toMatch(/^\/graphql-ide\//);
+      const asset = await fetch(`http://localhost:${port}${src}`);
+      expect(asset.status).toBe(200);
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    }
+  });
+
   it('readiness lists the projection runners', async () => {
     const ready = (await (await fetch(`http://localhost:${port}/readyz`)).json()) as any;
     expect(ready.checks.subscriptions).toContainEqual({ name: 'machines', kind: 'projection', state: 'running' });
