@@ -1,6 +1,6 @@
 import { Subject } from 'rxjs';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
-import { Change, Doc, ReadStore } from '../read-store/read-store.port';
+import { Change, ConcurrentCommitError, Doc, ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches } from './batches';
 import { physicalName, Projection } from './projection';
 import { RunnerState } from './runner-registry';
@@ -75,6 +75,8 @@ export class ProjectionRunner {
   generation = 1;
   failure: ProjectionFailure | null = null;
   lastEventAt: string | null = null;
+  /** The last position this instance has announced on committed$ (its own commits and other instances'). */
+  private announcedUpTo = 0;
   private rebuildInfo: StateDoc['rebuild'] = null;
   private rebuildStarted = 0;
   private rebuildProcessedAtStart = 0;
@@ -110,12 +112,17 @@ export class ProjectionRunner {
     this.stopped = false;
     let doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
     if (!doc) {
-      doc = { _id: this.name, version: this.projection.version, generation: 1, checkpoint: 0, failure: null, rebuild: null };
+      // An upsert, so two instances starting together create one state document.
       await this.ensureIndexes(1);
-      await this.store.commit([{ op: 'insertOne', collection: PROJECTIONS_COLLECTION, doc }]);
+      const initial = { version: this.projection.version, generation: 1, checkpoint: 0, failure: null, rebuild: null };
+      await this.store.commit([
+        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $setOnInsert: initial }, upsert: true },
+      ]);
+      doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc;
     }
     this.generation = doc.generation;
     this.checkpoint = doc.checkpoint;
+    this.announcedUpTo = doc.checkpoint;
     this.rebuildInfo = doc.rebuild;
     if (doc.failure) this.logger.warn({ projection: this.name, failure: doc.failure }, 'retrying a projection that failed before the restart');
 
@@ -228,9 +235,12 @@ export class ProjectionRunner {
         const outcome = await this.lock.run(async () => {
           // A swap moved the live model to another generation and checkpoint: resubscribe there.
           if (this.generation !== generation) return 'restart' as const;
+          this.announceCommittedElsewhere(batch);
           const fresh = batch.filter((e) => e.position > this.checkpoint);
           if (fresh.length === 0) return 'ok' as const;
-          return (await this.applyBatch(fresh, generation, 'live')) ? ('ok' as const) : ('failed' as const);
+          const r = await this.applyBatch(fresh, generation, 'live');
+          if (r === 'failed') return 'failed' as const;
+          return this.generation !== generation ? ('restart' as const) : ('ok' as const);
         });
         if (outcome === 'restart') {
           restart = true;
@@ -249,7 +259,13 @@ export class ProjectionRunner {
     const it = batches(this.shadowSub, { ...this.options, batchSize: Math.max(this.options.batchSize, 1000) });
     for await (const batch of it) {
       if (this.stopped) return;
-      if (!(await this.applyBatch(batch, info.generation, 'shadow'))) return;
+      const r = await this.applyBatch(batch, info.generation, 'shadow');
+      if (r === 'failed') return;
+      if (r === 'superseded') {
+        // Another instance finished (or replaced) this rebuild.
+        this.runLive();
+        break;
+      }
       this.publishProgress();
       // Caught up with the log: finish under the lock, so the live loop cannot commit in between.
       if (info.checkpoint >= (await this.events.headPosition())) {
@@ -266,17 +282,26 @@ export class ProjectionRunner {
     for (;;) {
       const rest = await this.events.readAll({ from: info.checkpoint, maxCount: 1000 });
       if (rest.length === 0) break;
-      if (!(await this.applyBatch(rest, info.generation, 'shadow'))) return false;
+      const r = await this.applyBatch(rest, info.generation, 'shadow');
+      if (r === 'failed') return false;
+      if (r === 'superseded') return true;
     }
     const old = this.generation;
-    await this.store.commit([
-      {
-        op: 'updateOne',
-        collection: PROJECTIONS_COLLECTION,
-        filter: { _id: this.name },
-        update: { $set: { generation: info.generation, version: info.version, checkpoint: info.checkpoint, rebuild: null, failure: null } },
-      },
-    ]);
+    try {
+      await this.store.commit([
+        {
+          op: 'updateOne',
+          collection: PROJECTIONS_COLLECTION,
+          filter: { _id: this.name, generation: old, 'rebuild.generation': info.generation },
+          update: { $set: { generation: info.generation, version: info.version, checkpoint: info.checkpoint, rebuild: null, failure: null } },
+          mustMatch: true,
+        },
+      ]);
+    } catch (err) {
+      if (!(err instanceof ConcurrentCommitError)) throw err;
+      const r = await this.resync([], 'shadow');
+      return r === 'superseded';
+    }
     this.generation = info.generation;
     this.checkpoint = info.checkpoint;
     this.rebuildInfo = null;
@@ -295,22 +320,71 @@ export class ProjectionRunner {
    * Applies a batch to a generation and commits it with the checkpoint. An event whose
    * handler throws, or whose changes the store refuses, stops this projection at that
    * event (recorded with its position and error); everything before it is committed.
+   * If another instance committed first (the checkpoint moved under us), resync and go on
+   * from where it left off: nothing is applied twice.
    */
-  private async applyBatch(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<boolean> {
-    try {
-      await this.commitEvents(batch, generation, target);
-      return true;
-    } catch {
-      // Find the culprit: commit one event at a time up to it.
-      for (const e of batch) {
-        try {
-          await this.commitEvents([e], generation, target);
-        } catch (err) {
-          await this.fail(e, err);
-          return false;
+  private async applyBatch(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<'ok' | 'failed' | 'superseded'> {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      try {
+        await this.commitEvents(batch, generation, target);
+        return 'ok';
+      } catch (err) {
+        if (err instanceof ConcurrentCommitError) {
+          const next = await this.resync(batch, target);
+          if (next !== 'retry') return next;
+          continue;
+        }
+        // Find the culprit: commit one event at a time up to it.
+        for (const e of batch) {
+          try {
+            await this.commitEvents([e], generation, target);
+          } catch (single) {
+            if (single instanceof ConcurrentCommitError) break;
+            await this.fail(e, single);
+            return 'failed';
+          }
         }
       }
-      return true;
+    }
+    throw new Error(`projection ${this.name}: could not commit a batch after 1000 concurrent commits`);
+  }
+
+  /** Another instance committed: adopt its checkpoint (and generation), and tell our own clients what it committed. */
+  private async resync(batch: RecordedEvent[], target: 'live' | 'shadow'): Promise<'retry' | 'ok' | 'superseded'> {
+    const doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
+    if (!doc) throw new Error(`projection ${this.name}: its state document disappeared`);
+    if (target === 'shadow') {
+      const mine = this.rebuildInfo!;
+      if (!doc.rebuild || doc.rebuild.generation !== mine.generation) {
+        this.adopt(doc, batch);
+        return 'superseded';
+      }
+      mine.checkpoint = doc.rebuild.checkpoint;
+      mine.processed = doc.rebuild.processed;
+      return 'retry';
+    }
+    const generationChanged = doc.generation !== this.generation;
+    this.adopt(doc, batch);
+    // After a swap elsewhere, the live loop resubscribes from the new checkpoint.
+    return generationChanged ? 'ok' : 'retry';
+  }
+
+  private adopt(doc: StateDoc, batch: RecordedEvent[]): void {
+    this.generation = doc.generation;
+    this.rebuildInfo = doc.rebuild;
+    if (!doc.rebuild && this.state === 'rebuilding') this.state = 'running';
+    if (doc.checkpoint > this.checkpoint) this.checkpoint = doc.checkpoint;
+    this.resolveWaiters();
+    this.announceCommittedElsewhere(batch);
+  }
+
+  /** Events another instance has committed (at or below our adopted checkpoint) that our clients have not heard of. */
+  private announceCommittedElsewhere(batch: RecordedEvent[]): void {
+    const committed = batch.filter((e) => e.position > this.announcedUpTo && e.position <= this.checkpoint);
+    if (committed.length === 0) return;
+    this.announcedUpTo = committed[committed.length - 1].position;
+    if (committed.some((e) => this.projection.handlers[e.type])) {
+      this.committed$.next({ projection: this.name, position: this.announcedUpTo, events: committed });
     }
   }
 
@@ -334,15 +408,23 @@ export class ProjectionRunner {
       for (const ch of handler(e)) changes.push({ ...ch, collection: physicalName(ch.collection, generation) } as Change);
     }
     const last = batch[batch.length - 1];
+    // The checkpoint is a compare-and-set: the batch commits only if nobody moved it since we read it.
     if (target === 'live') {
-      changes.push({ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { checkpoint: last.position } } });
+      changes.push({
+        op: 'updateOne',
+        collection: PROJECTIONS_COLLECTION,
+        filter: { _id: this.name, generation, checkpoint: this.checkpoint },
+        update: { $set: { checkpoint: last.position } },
+        mustMatch: true,
+      });
     } else {
       const info = this.rebuildInfo!;
       changes.push({
         op: 'updateOne',
         collection: PROJECTIONS_COLLECTION,
-        filter: { _id: this.name },
+        filter: { _id: this.name, 'rebuild.generation': info.generation, 'rebuild.checkpoint': info.checkpoint },
         update: { $set: { 'rebuild.checkpoint': last.position, 'rebuild.processed': info.processed + batch.length } },
+        mustMatch: true,
       });
     }
     await this.store.commit(changes, last.position);
@@ -350,6 +432,7 @@ export class ProjectionRunner {
       this.checkpoint = last.position;
       this.lastEventAt = last.recordedAt;
       this.resolveWaiters();
+      this.announcedUpTo = last.position;
       if (handled > 0) this.committed$.next({ projection: this.name, position: last.position, events: batch });
     } else {
       this.rebuildInfo!.checkpoint = last.position;

@@ -25,7 +25,8 @@ export interface IndexSpec {
 
 /** One change in a batch; applied in order, all or nothing. */
 export type Change =
-  | { op: 'updateOne'; collection: string; filter: Filter; update: Update; upsert?: boolean }
+  /** With `mustMatch`, a filter matching no document fails the whole batch (ConcurrentCommitError): a compare-and-set. */
+  | { op: 'updateOne'; collection: string; filter: Filter; update: Update; upsert?: boolean; mustMatch?: boolean }
   | { op: 'updateMany'; collection: string; filter: Filter; update: Update }
   | { op: 'replaceOne'; collection: string; filter: Filter; doc: Doc; upsert?: boolean }
   | { op: 'insertOne'; collection: string; doc: Doc }
@@ -47,6 +48,14 @@ export interface ReadStore {
   listCollections(): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A `mustMatch` change found nothing to match: someone else committed first. Nothing of the batch was applied. */
+export class ConcurrentCommitError extends Error {
+  constructor(readonly collection: string, readonly filter: Filter) {
+    super(`concurrent commit: nothing in ${collection} matched ${JSON.stringify(filter)}`);
+    this.name = 'ConcurrentCommitError';
+  }
 }
 
 /** Convenience for single writes outside a projection batch. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ReadStore } from '../../src/read-store/read-store.port';
+import { ConcurrentCommitError, ReadStore } from '../../src/read-store/read-store.port';
 
 /** The read store port's contract, in MongoDB's semantics. Collections are unique per test. */
 export function readStoreContract(adapter: string, open: () => Promise<ReadStore>): void {
@@ -116,6 +116,19 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect((await store.find(c, { phase: 'READY' }, { sort: { _id: 1 } })).map((d) => d._id)).toEqual(['m1', 'm3']);
       expect((await store.find(c, { 'labels.rack': 'r2' })).map((d) => d._id)).toEqual(['m2']);
       expect((await store.find(c, { phase: { $in: ['MAINTENANCE'] } })).map((d) => d._id)).toEqual(['m2']);
+    });
+
+    it('a mustMatch change that matches nothing fails the whole batch (compare-and-set)', async () => {
+      await store.commit([{ op: 'insertOne', collection: c, doc: { _id: 'cp', checkpoint: 5 } }]);
+      await expect(
+        store.commit([
+          { op: 'insertOne', collection: c, doc: { _id: 'side-effect' } },
+          { op: 'updateOne', collection: c, filter: { _id: 'cp', checkpoint: 4 }, update: { $set: { checkpoint: 9 } }, mustMatch: true },
+        ]),
+      ).rejects.toBeInstanceOf(ConcurrentCommitError);
+      expect(await store.findOne(c, { _id: 'side-effect' })).toBeNull();
+      await store.commit([{ op: 'updateOne', collection: c, filter: { _id: 'cp', checkpoint: 5 }, update: { $set: { checkpoint: 9 } }, mustMatch: true }]);
+      expect(await store.findOne(c, { _id: 'cp' })).toEqual({ _id: 'cp', checkpoint: 9 });
     });
 
     it('lists and drops collections', async () => {

@@ -190,6 +190,35 @@ describe('projection runner', () => {
     await v2.stop();
   });
 
+  it('two instances on the same files apply every event once, and both notify their own clients of every change', async () => {
+    await appendCounted(events, 500);
+    const otherEvents = new SqliteEventStore(join(sub, 'events.db'));
+    const otherRead = new SqliteReadStore(join(sub, 'read.db'));
+    const seenA = new Set<number>();
+    const seenB = new Set<number>();
+    const notesA = new Subject<Committed>();
+    const notesB = new Subject<Committed>();
+    notesA.subscribe((c) => c.events.forEach((e) => seenA.add(e.position)));
+    notesB.subscribe((c) => c.events.forEach((e) => seenB.add(e.position)));
+    const a = runner(countingProjection, events, read, notesA);
+    const b = runner(countingProjection, otherEvents, otherRead, notesB);
+    try {
+      await Promise.all([a.start(), b.start()]);
+      await appendCounted(events, 1500);
+      const head = await events.headPosition();
+      await Promise.all([a.waitFor(head), b.waitFor(head)]);
+      expect(await contents(read, a)).toEqual(await fromScratch(sub, events));
+      const after500 = (await events.readAll({ from: 500, maxCount: 10_000 })).map((e) => e.position);
+      expect([...seenA].filter((p) => p > 500).sort((x, y) => x - y)).toEqual(after500);
+      expect([...seenB].filter((p) => p > 500).sort((x, y) => x - y)).toEqual(after500);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await otherRead.close();
+      await otherEvents.close();
+    }
+  });
+
   it.each(['live', 'rebuild'])('killed with SIGKILL in the middle of a %s batch, it restarts to the same read model as a rebuild from scratch', async (mode) => {
     await appendCounted(events, 6000, 25);
     if (mode === 'rebuild') {

@@ -1,5 +1,5 @@
 import { MongoClient, MongoServerError, type ClientSession, type Db } from 'mongodb';
-import { Change, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update } from '../read-store.port';
+import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update } from '../read-store.port';
 
 /** The field a document keeps, without transactions, of the log position that last changed it. */
 const POSITION_FIELD = '_pos';
@@ -69,9 +69,11 @@ export class MongoReadStore implements ReadStore {
       position === undefined ? update : { ...update, $set: { ...(update.$set as object), [POSITION_FIELD]: position } };
     try {
       switch (ch.op) {
-        case 'updateOne':
-          await coll.updateOne(guard(ch.filter), stamp(ch.update), { upsert: ch.upsert, session });
+        case 'updateOne': {
+          const r = await coll.updateOne(guard(ch.filter), stamp(ch.update), { upsert: ch.upsert, session });
+          if (ch.mustMatch && r.matchedCount === 0) throw new ConcurrentCommitError(ch.collection, ch.filter);
           break;
+        }
         case 'updateMany':
           await coll.updateMany(guard(ch.filter), stamp(ch.update), { session });
           break;

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { find as mingoFind, Query, update as mingoUpdate } from 'mingo';
-import { Change, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
+import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
@@ -197,6 +197,7 @@ export class SqliteReadStore implements ReadStore {
             mingoUpdate(doc, withoutSetOnInsert(ch.update), undefined, undefined, { cloneMode: 'none' });
             m.set(doc._id, doc);
           }
+          if (docs.length === 0 && ch.op === 'updateOne' && ch.mustMatch) throw new ConcurrentCommitError(ch.collection, ch.filter);
           if (docs.length === 0 && ch.op === 'updateOne' && ch.upsert) {
             const seed = upsertSeed(ch.filter, ch.update);
             if (typeof seed._id !== 'string') throw new Error(`upsert into ${ch.collection} needs a string _id in its filter`);
