@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { printTable, Row } from './harness';
+import { rebuildScenarios, subscriptionLatency } from './scenarios/read-path';
 import { appendScenarios, commandScenarios } from './scenarios/write-path';
 
 async function main() {
@@ -19,7 +20,7 @@ async function main() {
   const rows: Row[] = [];
   const ctx = { dir, quick };
   try {
-    for (const scenario of [appendScenarios, commandScenarios]) rows.push(...(await scenario(ctx)));
+    for (const scenario of [appendScenarios, commandScenarios, rebuildScenarios, subscriptionLatency]) rows.push(...(await scenario(ctx)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const MAIN = join(__dirname, '../../dist/src/main.js');
+/** The repository root, whether this file runs from test/ (jest) or dist/test/ (benchmarks). */
+const ROOT = existsSync(join(__dirname, '../../package.json')) ? join(__dirname, '../..') : join(__dirname, '../../..');
+export const MAIN = join(ROOT, 'dist/src/main.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -57,6 +57,7 @@ export class SqliteReadStore implements ReadStore {
   private readonly indexed = new Map<string, Set<string>>();
   private readonly known = new Set<string>();
   private readonly commitTx: (changes: readonly Change[]) => void;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
@@ -80,6 +81,13 @@ export class SqliteReadStore implements ReadStore {
     this.commitTx = this.db.transaction((changes: readonly Change[]) => this.applyAll(changes));
   }
 
+  /** Prepared once, reused: preparing per call dominated batch and rebuild time. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   private indexSet(collection: string): Set<string> {
     let s = this.indexed.get(collection);
     if (!s) this.indexed.set(collection, (s = new Set()));
@@ -101,16 +109,16 @@ export class SqliteReadStore implements ReadStore {
     const ids = '_id' in filter ? equalityValues(filter._id) : undefined;
     let rows: Array<{ doc: string }>;
     if (ids) {
-      rows = this.db.prepare(`SELECT doc FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as Array<{ doc: string }>;
+      rows = this.stmt(`SELECT doc FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as Array<{ doc: string }>;
     } else {
       const field = Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
       if (field) {
         const vals = equalityValues(filter[field])!;
-        rows = this.db
-          .prepare(`SELECT doc FROM ${table} WHERE json_extract(doc, '$.${field}') IN (${vals.map(() => '?').join(',')})`)
-          .all(...vals) as Array<{ doc: string }>;
+        rows = this.stmt(`SELECT doc FROM ${table} WHERE json_extract(doc, '$.${field}') IN (${vals.map(() => '?').join(',')})`).all(
+          ...vals,
+        ) as Array<{ doc: string }>;
       } else {
-        rows = this.db.prepare(`SELECT doc FROM ${table}`).all() as Array<{ doc: string }>;
+        rows = this.stmt(`SELECT doc FROM ${table}`).all() as Array<{ doc: string }>;
       }
     }
     return rows.map((r) => JSON.parse(r.doc) as Doc);
@@ -168,8 +176,8 @@ export class SqliteReadStore implements ReadStore {
       const m = dirty.get(collection);
       if (!m || m.size === 0) return;
       const table = this.table(collection);
-      const put = this.db.prepare(`INSERT OR REPLACE INTO ${table} (id, doc) VALUES (?, ?)`);
-      const del = this.db.prepare(`DELETE FROM ${table} WHERE id = ?`);
+      const put = this.stmt(`INSERT OR REPLACE INTO ${table} (id, doc) VALUES (?, ?)`);
+      const del = this.stmt(`DELETE FROM ${table} WHERE id = ?`);
       for (const [id, doc] of m) (doc ? put.run(id, JSON.stringify(doc)) : del.run(id));
       m.clear();
     };
@@ -178,7 +186,7 @@ export class SqliteReadStore implements ReadStore {
       if (id !== null) {
         const cached = dirty.get(collection)?.get(id);
         if (cached !== undefined) return cached ? [cached] : [];
-        const row = this.db.prepare(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+        const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
         return row ? [JSON.parse(row.doc)] : [];
       }
       flush(collection);
@@ -241,6 +249,7 @@ export class SqliteReadStore implements ReadStore {
 
   async dropCollection(collection: string): Promise<void> {
     const table = this.table(collection);
+    for (const sql of [...this.statements.keys()]) if (sql.includes(table)) this.statements.delete(sql);
     this.db.exec(`DROP TABLE IF EXISTS ${table}`);
     this.known.delete(collection);
     this.indexed.delete(collection);

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subject } from 'rxjs';
+import { machinesProjection } from '../../../projections/machines.projection';
+import { NewEvent } from '../../../src/event-store/event-store.port';
+import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { ProjectionRunner } from '../../../src/messaging/projection-runner';
+import { SqliteReadStore } from '../../../src/read-store/sqlite/sqlite-read-store';
+import { collect, gql, wsClient } from '../../support/api-client';
+import { freePort, startServer, waitFor } from '../../support/server-process';
+import { measure, Row, spreadOf } from '../harness';
+import type { BenchContext } from './write-path';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const meta = { actor: 'bench', correlationId: 'bench', causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 };
+
+/** A log of `total` machine events: registrations, then label changes over 10,000 machines. */
+async function seedMachines(store: SqliteEventStore, total: number): Promise<void> {
+  const machines = Math.min(10_000, total);
+  const at = new Date().toISOString();
+  const perStream = Math.ceil(total / machines);
+  const appends: Promise<unknown>[] = [];
+  for (let m = 0; m < machines; m++) {
+    const id = `m${m}`;
+    const events: NewEvent[] = [{ id: randomUUID(), type: 'MachineRegistered', data: { id, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at }, metadata: meta }];
+    for (let i = 1; i < perStream; i++) events.push({ id: randomUUID(), type: 'MachineLabelsChanged', data: { id, labels: { n: String(i) }, at }, metadata: meta });
+    appends.push(store.append(`machine-${id}`, events, 'no_stream'));
+    if (appends.length >= 500) await Promise.all(appends.splice(0));
+  }
+  await Promise.all(appends);
+}
+
+export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
+  const total = ctx.quick ? 200_000 : 400_000;
+  const dir = join(ctx.dir, `rebuild-${randomUUID()}`);
+  mkdirSync(dir);
+  const events = new SqliteEventStore(join(dir, 'events.db'));
+  await seedMachines(events, total);
+  const head = await events.headPosition();
+  const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
+
+  // Baseline 1: read all of $all, raw, in pages.
+  const rawRead = await measure(async () => {
+    const started = performance.now();
+    let from = 0;
+    let n = 0;
+    for (;;) {
+      const page = await events.readAll({ from, maxCount: 4096 });
+      if (page.length === 0) break;
+      n += page.length;
+      from = page[page.length - 1].position;
+    }
+    return n / ((performance.now() - started) / 1000);
+  }, rounds);
+
+  // Baseline 2: raw bulk writes to the same read store, 1,000 documents a transaction.
+  const writes = ctx.quick ? 50_000 : 200_000;
+  const rawWrite = await measure(async () => {
+    const read = new SqliteReadStore(join(dir, `bulk-${randomUUID()}.db`));
+    const started = performance.now();
+    for (let b = 0; b < writes / 1000; b++) {
+      const changes = Array.from({ length: 1000 }, (_, i) => ({
+        op: 'updateOne' as const,
+        collection: 'bulk',
+        filter: { _id: `m${(b * 1000 + i) % 10_000}` },
+        update: { $set: { labels: { n: String(b) } } },
+        upsert: true,
+      }));
+      await read.commit(changes);
+    }
+    const rate = writes / ((performance.now() - started) / 1000);
+    await read.close();
+    return rate;
+  }, { warmup: 1, rounds: 2 });
+
+  // The projection runner rebuilding `machines` from the start of the log into a new generation.
+  const rebuild = await measure(async () => {
+    const read = new SqliteReadStore(join(dir, `read-${randomUUID()}.db`));
+    const runner = new ProjectionRunner(machinesProjection, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject());
+    await runner.start();
+    await runner.waitFor(head);
+    const started = performance.now();
+    await runner.beginRebuild();
+    while (runner.state === 'rebuilding') await new Promise((r) => setTimeout(r, 5));
+    const rate = head / ((performance.now() - started) / 1000);
+    await runner.stop();
+    await read.close();
+    return rate;
+  }, { warmup: 0, rounds: ctx.quick ? 1 : 3 });
+  await events.close();
+
+  return [
+    { scenario: `raw read of $all (${(head / 1000).toFixed(0)}k events)`, figure: rawRead.median, unit: 'events/s', baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread: spreadOf(rawRead) },
+    { scenario: 'raw bulk write, read store (1,000 docs/txn)', figure: rawWrite.median, unit: 'writes/s', baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread: spreadOf(rawWrite) },
+    {
+      scenario: `projection rebuild, machines (${(head / 1000).toFixed(0)}k events)`,
+      figure: rebuild.median,
+      unit: 'events/s',
+      baseline: rawRead.median,
+      baselineName: 'raw $all read',
+      ratio: rebuild.median / rawRead.median,
+      target: 'ratio >= 0.3 and >= 30,000/s',
+      pass: rebuild.median / rawRead.median >= 0.3 && rebuild.median >= 30_000,
+      spread: spreadOf(rebuild),
+      detail: { rawBulkWritesPerSecond: rawWrite.median, ratioToRawBulkWrite: rebuild.median / rawWrite.median },
+    },
+  ];
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Latency from a mutation's send to each of 100 subscribers' message, against the server in its own process. */
+export async function subscriptionLatency(ctx: BenchContext): Promise<Row[]> {
+  const subscribers = 100;
+  const mutations = ctx.quick ? 200 : 500;
+  const ratePerSecond = 50;
+  const port = await freePort();
+  const server = startServer({ DATA_DIR: join(ctx.dir, `latency-${randomUUID()}`), LOG_LEVEL: 'warn' }, port);
+  try {
+    await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'the server');
+    await gql(port, `mutation { registerMachines(input: { ids: ["lat-1"], phase: READY }) { id } }`);
+    const sent = new Map<string, number>();
+    const latencies: number[] = [];
+    const clients = Array.from({ length: subscribers }, () => wsClient(port));
+    const subs = clients.map((c) => collect<{ machineChanged: { labels: { seq: string } } }>(c, `subscription { machineChanged(id: "lat-1") { labels } }`));
+    for (const s of subs) {
+      const orig = s.messages.push.bind(s.messages);
+      s.messages.push = (...items) => {
+        const now = performance.now();
+        for (const m of items) latencies.push(now - (sent.get(m.machineChanged.labels.seq) ?? now));
+        return orig(...items);
+      };
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    for (let i = 0; i < mutations; i++) {
+      const seq = String(i);
+      const at = performance.now();
+      sent.set(seq, at);
+      void gql(port, `mutation($l: JSON!) { setMachineLabels(input: { machineId: "lat-1", labels: $l }) { id } }`, { l: { seq } });
+      const wait = at + 1000 / ratePerSecond - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await Promise.race([Promise.all(subs.map((s) => s.next(mutations, 30_000))), new Promise((r) => setTimeout(r, 30_000))]);
+    const received = subs.reduce((n, s) => n + s.messages.length, 0);
+    for (const s of subs) s.unsubscribe();
+    await Promise.all(clients.map((c) => c.dispose()));
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const expected = subscribers * mutations;
+    return [
+      {
+        scenario: `mutation -> subscription message, ${subscribers} subscribers, ${ratePerSecond} mutations/s, p50`,
+        figure: percentile(sorted, 50),
+        unit: 'ms',
+        baseline: null,
+        baselineName: null,
+        ratio: null,
+        target: '—',
+        pass: null,
+        spread: `p90 ${percentile(sorted, 90).toFixed(1)} ms`,
+      },
+      {
+        scenario: `mutation -> subscription message, ${subscribers} subscribers, ${ratePerSecond} mutations/s, p99`,
+        figure: percentile(sorted, 99),
+        unit: 'ms',
+        baseline: null,
+        baselineName: null,
+        ratio: null,
+        target: `no message lost (${received}/${expected})`,
+        pass: received === expected,
+        spread: `max ${sorted[sorted.length - 1].toFixed(1)} ms`,
+      },
+    ];
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
