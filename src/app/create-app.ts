@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { ideMiddleware } from '../graphql/ide';
 import { inputValidationPipe } from '../graphql/validation';
 import { AppModule, AppOptions } from './app.module';
@@ -21,8 +22,12 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
 /** Starts listening and logs the one line that says where, and on which stores. */
 export async function listen(app: INestApplication, config: AppConfig): Promise<void> {
   await app.listen(config.server.port);
-  const store = app.get<EventStore>(EVENT_STORE);
+  const events = app.get<EventStore>(EVENT_STORE);
+  const read = app.get<ReadStore>(READ_STORE);
   app
     .get(Logger)
-    .log(`Drydock listening on http://localhost:${config.server.port} (event store: ${store.description})`, 'Drydock');
+    .log(
+      `Drydock listening on http://localhost:${config.server.port} (event store: ${events.description}; read store: ${read.description})`,
+      'Drydock',
+    );
 }

@@ -13,7 +13,7 @@ describe('starting the server', () => {
     try {
       await waitFor(() => server.output().includes('Drydock listening'), 20_000, 'the start line');
       const line = server.output().split('\n').find((l) => l.includes('Drydock listening'))!;
-      expect(JSON.parse(line).msg).toMatch(new RegExp(`http://localhost:${port} \\(event store: sqlite event store .*events\\.db\\)`));
+      expect(JSON.parse(line).msg).toMatch(new RegExp(`http://localhost:${port} \\(event store: sqlite event store .*events\\.db\\); read store: sqlite read store .*read\\.db\\)\\)`));
       const health = await fetch(`http://localhost:${port}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: 'ok' });
