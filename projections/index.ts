@@ -1,5 +1,6 @@
 import type { Projection } from '../src/messaging/projection';
+import { apiKeysProjection } from './api-keys.projection';
 import { machinesProjection } from './machines.projection';
 
 /** Every projection the app runs. */
-export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, apiKeysProjection];

@@ -9,7 +9,7 @@ export const machinesProjection: Projection = {
   name: 'machines',
   version: 1,
   collections: {
-    machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }] },
+    machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
   handlers: {
     MachineRegistered: (e) => {
@@ -32,6 +32,7 @@ export const machinesProjection: Projection = {
             healthOverrides: [],
             allocatable: d.phase === 'READY',
             instance: null,
+            tenantId: null,
             activeOperation: null,
             revision: e.revision,
             registeredAt: d.at,

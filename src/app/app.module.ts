@@ -3,6 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { ALL_PROJECTIONS } from '../../projections';
 import { ALL_SAGAS } from '../../sagas';
 import { AppConfig } from '../config/config';
+import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
@@ -33,6 +34,7 @@ export class AppModule {
         EventStoreModule,
         ReadStoreModule,
         MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? ALL_SAGAS),
+        AccessModule,
         MachinesModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],

@@ -1,5 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
@@ -10,10 +12,14 @@ import { AppModule, AppOptions } from './app.module';
 
 /** Builds the application (not yet listening): used by main, the e2e tests and the benchmarks. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forRoot(config, options), { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), { bufferLogs: true, abortOnError: false });
+  const production = process.env.NODE_ENV === 'production';
+  // Security headers; the development IDE needs its inline script, production has no IDE.
+  app.use(helmet({ contentSecurityPolicy: production ? undefined : false }));
+  app.useBodyParser('json', { limit: config.graphql.body_limit });
   app.useGlobalPipes(inputValidationPipe());
   // The offline IDE: in development only, and only when graphql.ide is on.
-  if (config.graphql.ide && process.env.NODE_ENV !== 'production') app.use(ideMiddleware());
+  if (config.graphql.ide && !production) app.use(ideMiddleware());
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();
   return app;

@@ -8,6 +8,7 @@ import {
   IsInt,
   IsOptional,
   IsString,
+  Matches,
   Max,
   Min,
   MinLength,
@@ -68,6 +69,34 @@ class ProjectionsConfig {
   max_wait_ms = 0;
 }
 
+class StaticKeyConfig {
+  @IsString({ message: 'must be a name' })
+  @MinLength(1, { message: 'must not be empty' })
+  name!: string;
+
+  @IsIn(['TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN'], { message: 'must be TENANT, REPAIR_TENANT, OPERATOR, AUDITOR or ADMIN' })
+  role!: string;
+
+  @IsOptional()
+  @IsString({ message: 'must be a tenant id' })
+  tenant_id?: string;
+
+  @Matches(/^[0-9a-f]{64}$/, { message: 'must be the hex SHA-256 of the key (never the key itself)' })
+  sha256!: string;
+}
+
+class AuthConfig {
+  /** From DRYDOCK_ADMIN_KEY only (a secret has no place in site.toml): an ADMIN key for bootstrap. */
+  @IsOptional()
+  @IsString({ message: 'must be a key' })
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  admin_key?: string;
+
+  @ValidateNested({ each: true })
+  @Type(() => StaticKeyConfig)
+  keys: StaticKeyConfig[] = [];
+}
+
 class GraphqlConfig {
   @IsInt({ message: 'must be an integer' })
   @Min(0, { message: 'must be between 0 and 120000' })
@@ -76,6 +105,34 @@ class GraphqlConfig {
 
   @IsBoolean({ message: 'must be true or false' })
   ide = true;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 50' })
+  @Max(50, { message: 'must be between 1 and 50' })
+  max_depth = 10;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 10000000' })
+  @Max(10_000_000, { message: 'must be between 1 and 10000000' })
+  max_cost = 20_000;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 1000' })
+  @Max(1000, { message: 'must be between 0 and 1000' })
+  max_aliases = 15;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100' })
+  @Max(100, { message: 'must be between 1 and 100' })
+  max_root_fields = 10;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be between 1 and 1000000' })
+  rate_limit_per_minute = 1200;
+
+  @Matches(/^\d+(b|kb|mb)$/, { message: 'must be a size such as 512kb or 1mb' })
+  body_limit = '1mb';
 }
 
 class AutoMachineRepairConfig {
@@ -101,6 +158,7 @@ export class AppConfig {
   @ValidateNested() @Type(() => CommandsConfig) commands = new CommandsConfig();
   @ValidateNested() @Type(() => ProjectionsConfig) projections = new ProjectionsConfig();
   @ValidateNested() @Type(() => GraphqlConfig) graphql = new GraphqlConfig();
+  @ValidateNested() @Type(() => AuthConfig) auth = new AuthConfig();
   @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
   @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
 
@@ -126,6 +184,9 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['PROJECTION_MAX_WAIT_MS', 'projections.max_wait_ms', 'int'],
   ['READ_YOUR_WRITES_TIMEOUT_MS', 'graphql.read_your_writes_timeout_ms', 'int'],
   ['GRAPHQL_IDE', 'graphql.ide', 'bool'],
+  ['DRYDOCK_ADMIN_KEY', 'auth.admin_key', 'string'],
+  ['GRAPHQL_RATE_LIMIT_PER_MINUTE', 'graphql.rate_limit_per_minute', 'int'],
+  ['GRAPHQL_MAX_COST', 'graphql.max_cost', 'int'],
   ['LOG_PRETTY', 'log.pretty', 'bool'],
 ];
 
@@ -156,7 +217,7 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
     const own = messages.some((m) => m.startsWith('property '))
       ? [`${key}: unknown key; remove it or check its spelling`]
       : messages.length
-        ? [`${key}${where} ${messages.reverse().join(' and ')}, got ${JSON.stringify(e.value)}`]
+        ? [`${key}${where} ${messages.reverse().join(' and ')}${key === 'auth.admin_key' ? '' : `, got ${JSON.stringify(e.value)}`}`]
         : [];
     return [...own, ...flatten(e.children ?? [], key)];
   });

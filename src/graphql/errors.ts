@@ -2,7 +2,7 @@ import { HttpException } from '@nestjs/common';
 import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { DomainError } from '../messaging/domain-errors';
 
-const GRAPHQL_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST']);
+const GRAPHQL_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'RATE_LIMITED', 'UNAUTHENTICATED', 'OPERATION_RESOLUTION_FAILURE']);
 
 /**
  * Maps every error to `extensions.code` (ARCHITECTURE rule 6). Domain errors keep their
@@ -22,7 +22,8 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
   if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
     // Variable coercion errors name the variable and the field ("Variable "$input" got invalid value ... at "input.ids"").
     const mapped = code === 'BAD_REQUEST' ? 'BAD_USER_INPUT' : code;
-    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: mapped } };
+    const { retryAfterSeconds } = (formatted.extensions ?? {}) as { retryAfterSeconds?: number };
+    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: mapped, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) } };
   }
   log(original);
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL' } };

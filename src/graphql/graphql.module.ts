@@ -1,14 +1,24 @@
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
-import { GraphQLModule } from '@nestjs/graphql';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { GraphQLModule, GraphQLSchemaHost } from '@nestjs/graphql';
+import { GraphQLError } from 'graphql';
+import type { Context as WsContext } from 'graphql-ws';
 import { PinoLogger } from 'nestjs-pino';
+import { ApiKeysService } from '../access/api-keys.service';
 import { AppConfig } from '../config/config';
 import { DomainErrorFilter } from './domain-error.filter';
 import { formatError } from './errors';
+import { depthRule, limitsPlugin } from './limits';
 import { ProjectionsResolver } from './projections.resolver';
-import { buildContext } from './request-context';
+import { contextBuilder } from './request-context';
+import { RolesGuard } from './roles';
 import { PositionScalar } from './scalars';
+
+interface WsExtra {
+  socket: { close(code?: number, reason?: string): void };
+  keyId?: string;
+}
 
 /**
  * Apollo Server at /graphql: queries and mutations over HTTP POST, subscriptions over
@@ -19,24 +29,63 @@ import { PositionScalar } from './scalars';
   imports: [
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
-      inject: [AppConfig, PinoLogger],
-      useFactory: (config: AppConfig, logger: PinoLogger) => {
+      inject: [AppConfig, PinoLogger, ApiKeysService, GraphQLSchemaHost],
+      useFactory: (config: AppConfig, logger: PinoLogger, keys: ApiKeysService, schemaHost: GraphQLSchemaHost) => {
         const production = process.env.NODE_ENV === 'production';
         logger.setContext('graphql');
+        const authenticate = (authorization: unknown) => keys.authenticate(authorization);
         return {
           path: '/graphql',
           autoSchemaFile: true,
           sortSchema: true,
           graphiql: false, // the offline IDE is served by ide.ts instead (no CDN assets)
           introspection: !production,
-          subscriptions: { 'graphql-ws': { path: '/graphql' } },
-          context: buildContext,
+          hideSchemaDetailsFromClientErrors: production,
+          includeStacktraceInErrorResponses: false,
+          allowBatchedHttpRequests: false,
+          csrfPrevention: true,
+          validationRules: [depthRule(config)],
+          plugins: [limitsPlugin(config, () => schemaHost.schema)],
+          subscriptions: {
+            'graphql-ws': {
+              path: '/graphql',
+              // Checked at connection_init...
+              onConnect: async (ctx: WsContext) => {
+                const extra = ctx.extra as WsExtra;
+                const principal = await authenticate(ctx.connectionParams?.authorization);
+                if (!principal) {
+                  extra.socket.close(4401, 'UNAUTHENTICATED: connectionParams.authorization needs a valid API key');
+                  return false;
+                }
+                extra.keyId = principal.keyId;
+                keys.trackSocket(principal.keyId, extra.socket);
+                return true;
+              },
+              // ...and again on every subscribe.
+              onSubscribe: async (ctx: WsContext) => {
+                if (!(await authenticate(ctx.connectionParams?.authorization))) {
+                  return [new GraphQLError('the API key of this connection is no longer valid', { extensions: { code: 'UNAUTHENTICATED' } })];
+                }
+                return undefined;
+              },
+              onClose: (ctx: WsContext) => {
+                const extra = ctx.extra as WsExtra;
+                if (extra.keyId) keys.untrackSocket(extra.keyId, extra.socket);
+              },
+            },
+          },
+          context: contextBuilder(authenticate),
           formatError: (formatted, error) =>
             formatError(formatted, error, (err) => logger.error({ err }, 'unexpected error in a GraphQL operation')),
         };
       },
     }),
   ],
-  providers: [PositionScalar, ProjectionsResolver, { provide: APP_FILTER, useClass: DomainErrorFilter }],
+  providers: [
+    PositionScalar,
+    ProjectionsResolver,
+    { provide: APP_FILTER, useClass: DomainErrorFilter },
+    { provide: APP_GUARD, useClass: RolesGuard },
+  ],
 })
 export class DrydockGraphqlModule {}

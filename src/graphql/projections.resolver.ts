@@ -2,6 +2,7 @@ import { Args, Field, Float, Int, Mutation, ObjectType, Query, Resolver, Subscri
 import { map } from 'rxjs';
 import { ProjectionsService, ProjectionStatus as Status } from '../messaging/projections.service';
 import { toAsyncIterator } from './async-iterator';
+import { Allow } from './roles';
 import { PositionScalar } from './scalars';
 
 @ObjectType()
@@ -52,21 +53,25 @@ function toGql(s: Status): ProjectionStatus {
 export class ProjectionsResolver {
   constructor(private readonly service: ProjectionsService) {}
 
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
   @Query(() => [ProjectionStatus])
   async projections(): Promise<ProjectionStatus[]> {
     return (await this.service.statuses()).map(toGql);
   }
 
+  @Allow('OPERATOR', 'ADMIN')
   @Mutation(() => ProjectionStatus, { description: 'Rebuilds a read model beside the live one and swaps it in once caught up.' })
   async rebuildProjection(@Args('name') name: string): Promise<ProjectionStatus> {
     return toGql(await this.service.rebuild(name));
   }
 
+  @Allow('OPERATOR', 'ADMIN')
   @Mutation(() => ProjectionStatus, { description: 'After a fix: retries the event a failed projection stopped at.' })
   async retryProjection(@Args('name') name: string): Promise<ProjectionStatus> {
     return toGql(await this.service.retry(name));
   }
 
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
   @Subscription(() => RebuildProgress, { resolve: (p: RebuildProgress) => p })
   projectionRebuild(@Args('name') name: string) {
     return toAsyncIterator(

@@ -5,6 +5,8 @@ import { filter, from, concatMap } from 'rxjs';
 import { EVENT_STORE, EventStore, StreamNotFoundError } from '../event-store/event-store.port';
 import { toAsyncIterator } from '../graphql/async-iterator';
 import { commandContext, GqlContext } from '../graphql/request-context';
+import { Allow } from '../graphql/roles';
+import { visibleMachines } from './machine.visibility';
 import { DecideCommand } from '../messaging/decide.command';
 import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
@@ -27,6 +29,7 @@ export class MachinesResolver {
     @Inject(EVENT_STORE) private readonly events: EventStore,
   ) {}
 
+  @Allow('OPERATOR', 'ADMIN')
   @Mutation(() => [Machine], { description: 'Registers machines; an id that exists already is a CONFLICT and nothing is registered.' })
   async registerMachines(@Args('input') input: RegisterMachinesInput, @Context() ctx: GqlContext): Promise<Machine[]> {
     const existing: string[] = [];
@@ -59,6 +62,7 @@ export class MachinesResolver {
     return (await this.read.find('machines', { _id: { $in: input.ids } })) as unknown as Machine[];
   }
 
+  @Allow('OPERATOR', 'ADMIN')
   @Mutation(() => Machine, { description: 'Replaces the labels of a machine.' })
   async setMachineLabels(@Args('input') input: SetMachineLabelsInput, @Context() ctx: GqlContext): Promise<Machine> {
     const context = commandContext(ctx, input.requestId);
@@ -66,21 +70,24 @@ export class MachinesResolver {
       new DecideCommand(machineDecider, machineStream(input.machineId), { type: 'SetMachineLabels', id: input.machineId, labels: input.labels, at: context.issuedAt }, context),
     );
     await this.read.waitFor(['machines'], outcome.position);
-    return this.machine(input.machineId);
+    return this.machine(input.machineId, ctx);
   }
 
+  @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
   @Query(() => Machine)
-  async machine(@Args('id', { type: () => ID }) id: string): Promise<Machine> {
-    const doc = await this.read.findOne('machines', { _id: id });
+  async machine(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext): Promise<Machine> {
+    const doc = await this.read.findOne('machines', { $and: [{ _id: id }, visibleMachines(ctx.principal)] });
     if (!doc) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
     return doc as unknown as Machine;
   }
 
+  @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
   @Query(() => MachineConnection)
   async machines(
     @Args('filter', { type: () => MachineFilter, nullable: true }) f: MachineFilter | null,
     @Args('first', { type: () => Int, defaultValue: 50 }) first: number,
     @Args('after', { type: () => String, nullable: true }) after: string | null,
+    @Context() ctx: GqlContext,
   ): Promise<MachineConnection> {
     if (first < 1 || first > 500) throw new BadInputError('first', 'must be between 1 and 500');
     const query: Filter = {};
@@ -90,6 +97,7 @@ export class MachinesResolver {
     if (f?.hypervisor !== undefined && f?.hypervisor !== null) query.hypervisor = f.hypervisor;
     if (f?.allocatable !== undefined && f?.allocatable !== null) query.allocatable = f.allocatable;
     for (const [k, v] of Object.entries(f?.labels ?? {})) query[`labels.${k}`] = v;
+    Object.assign(query, visibleMachines(ctx.principal));
     const total = await this.read.count('machines', query);
     const page = await this.read.find('machines', after ? { ...query, _id: { $gt: decodeCursor(after) } } : query, {
       sort: { _id: 1 },
@@ -103,16 +111,18 @@ export class MachinesResolver {
     };
   }
 
+  @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
   @Subscription(() => Machine, {
     description: 'The machine as the read model holds it, after every committed change to it.',
     resolve: (m: Machine) => m,
   })
-  machineChanged(@Args('id', { type: () => ID }) id: string) {
+  machineChanged(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext) {
     const stream = machineStream(id);
+    const visible = { $and: [{ _id: id }, visibleMachines(ctx.principal)] };
     return toAsyncIterator(
       this.read.committedBy('machines').pipe(
         filter((c) => c.rebuilt === true || c.events.some((e) => e.stream === stream)),
-        concatMap(() => from(this.read.findOne('machines', { _id: id }))),
+        concatMap(() => from(this.read.findOne('machines', visible))),
         filter((doc): doc is NonNullable<typeof doc> => doc !== null),
       ),
     );

@@ -45,8 +45,8 @@ describe('the app killed with SIGKILL in the middle of a projection batch', () =
     const port = await freePort();
     const first = startServer({ DATA_DIR: data, LOG_LEVEL: 'warn', PROJECTION_BATCH_SIZE: '50' }, port);
     await waitFor(async () => {
-      const r: any = await gql(port, `{ projections { checkpoint } }`).catch(() => null);
-      return Number(r?.data?.projections?.[0]?.checkpoint ?? 0) > 2000;
+      const r: any = await gql(port, `{ projections { name checkpoint } }`).catch(() => null);
+      return Number(r?.data?.projections?.find((p: any) => p.name === 'machines')?.checkpoint ?? 0) > 2000;
     }, 30_000, 'the projection to be under way');
     first.child.kill('SIGKILL');
     await first.exited;
@@ -54,15 +54,16 @@ describe('the app killed with SIGKILL in the middle of a projection batch', () =
     const second = startServer({ DATA_DIR: data, LOG_LEVEL: 'warn' }, port);
     try {
       await waitFor(async () => {
-        const r: any = await gql(port, `{ projections { checkpoint } }`).catch(() => null);
-        return Number(r?.data?.projections?.[0]?.checkpoint ?? 0) === head;
+        const r: any = await gql(port, `{ projections { name checkpoint } }`).catch(() => null);
+        return Number(r?.data?.projections?.find((p: any) => p.name === 'machines')?.checkpoint ?? 0) >= head;
       }, 60_000, 'the projection to catch up');
       const resumed = await machinesSnapshot(port);
       expect(resumed).toHaveLength(3000);
       await gql(port, `mutation { rebuildProjection(name: "machines") { name } }`);
       await waitFor(async () => {
-        const r: any = await gql(port, `{ projections { state rebuild { progress } } }`);
-        return r.data.projections[0].state === 'running' && r.data.projections[0].rebuild === null;
+        const r: any = await gql(port, `{ projections { name state rebuild { progress } } }`);
+        const m = r.data.projections.find((p: any) => p.name === 'machines');
+        return m.state === 'running' && m.rebuild === null;
       }, 60_000, 'the rebuild');
       expect(await machinesSnapshot(port)).toEqual(resumed);
     } finally {

@@ -1,5 +1,10 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { TEST_ADMIN_KEY } from './server-process';
+
+/** Which key a request carries: the test admin key by default, another key, or none (null). */
+export type Key = string | null;
+const bearer = (key: Key): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {});
 
 export interface GqlResult<T = Record<string, any>> {
   data?: T | null;
@@ -7,18 +12,37 @@ export interface GqlResult<T = Record<string, any>> {
 }
 
 /** A GraphQL request over real HTTP. */
-export async function gql<T = Record<string, any>>(port: number, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GqlResult<T>> {
+export async function gql<T = Record<string, any>>(port: number, query: string, variables?: Record<string, unknown>, key: Key = TEST_ADMIN_KEY): Promise<GqlResult<T>> {
+  return (await gqlResponse<T>(port, query, variables, key)).body;
+}
+
+/** The same, with the HTTP status. */
+export async function gqlResponse<T = Record<string, any>>(port: number, query: string, variables?: Record<string, unknown>, key: Key = TEST_ADMIN_KEY) {
   const res = await fetch(`http://localhost:${port}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...bearer(key) },
     body: JSON.stringify({ query, variables }),
   });
-  return (await res.json()) as GqlResult<T>;
+  const text = await res.text();
+  let body: GqlResult<T>;
+  try {
+    body = JSON.parse(text) as GqlResult<T>;
+  } catch {
+    body = { errors: [{ message: text }] };
+  }
+  return { status: res.status, body };
 }
 
 /** A graphql-ws (graphql-transport-ws) client on the same path. */
-export function wsClient(port: number, connectionParams: Record<string, unknown> = {}): Client {
-  return createClient({ url: `ws://localhost:${port}/graphql`, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
+export function wsClient(port: number, key: Key = TEST_ADMIN_KEY, onClosed?: (code: number, reason: string) => void): Client {
+  return createClient({
+    url: `ws://localhost:${port}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: key ? { authorization: `Bearer ${key}` } : {},
+    retryAttempts: 0,
+    lazy: true,
+    on: { closed: (e) => onClosed?.((e as { code: number }).code, String((e as { reason?: string }).reason ?? '')) },
+  });
 }
 
 /** Subscribes and collects messages; `next(n)` resolves once n have arrived. */

@@ -25,11 +25,14 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
+/** The ADMIN key every test server is started with (through DRYDOCK_ADMIN_KEY). */
+export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
 /** Starts `node dist/src/main.js` (what `npm start` runs after building) with the given environment. */
 export function startServer(env: Record<string, string>, port: number): ServerProcess {
   let out = '';
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'info', DRYDOCK_ADMIN_KEY: TEST_ADMIN_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (out += d));

@@ -1,0 +1,127 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PinoLogger } from 'nestjs-pino';
+import { Subscription } from 'rxjs';
+import { AppConfig } from '../config/config';
+import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { CommandPipeline } from '../messaging/command-pipeline';
+import { ProjectionsService } from '../messaging/projections.service';
+import { apiKeyDecider, apiKeyStream } from './api-key.decider';
+import { Principal, Role } from './principal';
+
+export const hashKey = (raw: string) => createHash('sha256').update(raw).digest('hex');
+export const generateKey = () => `dd_${randomBytes(32).toString('base64url')}`;
+
+/** What a socket needs to be closed from here. */
+export interface ClosableSocket {
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * Turns an `Authorization: Bearer <key>` into a principal. Keys come from DRYDOCK_ADMIN_KEY,
+ * from `auth.keys` in site.toml (as hashes), or from createApiKey (hashed in the log). A key
+ * revoked through the API stops working at once, and its open WebSockets are closed.
+ */
+@Injectable()
+export class ApiKeysService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly staticKeys = new Map<string, Principal>();
+  private readonly sockets = new Map<string, Set<ClosableSocket>>();
+  private revocations: Subscription | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly projections: ProjectionsService,
+    // The pipeline itself, not the CommandBus: the bus registers its handlers in a later bootstrap hook.
+    private readonly pipeline: CommandPipeline,
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+    private readonly logger: PinoLogger,
+  ) {
+    this.logger.setContext('access');
+    if (config.auth.admin_key) {
+      this.staticKeys.set(hashKey(config.auth.admin_key), { keyId: 'env-admin', name: 'DRYDOCK_ADMIN_KEY', role: 'ADMIN', tenantId: null });
+    }
+    for (const k of config.auth.keys) {
+      this.staticKeys.set(k.sha256, { keyId: `file-${k.name}`, name: k.name, role: k.role as Role, tenantId: k.tenant_id ?? null });
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.revocations = this.projections.committedBy('api_keys').subscribe((c) => {
+      for (const e of c.events) if (e.type === 'ApiKeyRevoked') this.closeSockets(String(e.data.id), 4403, 'API key revoked');
+    });
+    if (this.staticKeys.size > 0 || (await this.activeKeysInLog()) > 0) return;
+    if (process.env.NODE_ENV === 'production') {
+      throw new Error(
+        'refusing to start in production without API keys: set DRYDOCK_ADMIN_KEY, or add auth.keys to config/site.toml',
+      );
+    }
+    await this.createDevelopmentAdminKey();
+  }
+
+  onModuleDestroy(): void {
+    this.revocations?.unsubscribe();
+  }
+
+  /** Counts keys created and not revoked, from the log itself (the read model may still be catching up). */
+  private async activeKeysInLog(): Promise<number> {
+    const active = new Set<string>();
+    let from = 0;
+    for (;;) {
+      const page = await this.events.readAll({ from, maxCount: 1000, filter: { streamPrefixes: ['apikey-'] } });
+      if (page.length === 0) return active.size;
+      for (const e of page) (e.type === 'ApiKeyCreated' ? active.add(String(e.data.id)) : active.delete(String(e.data.id)));
+      from = page[page.length - 1].position;
+    }
+  }
+
+  /** Development only: an ADMIN key written to DATA_DIR/admin.key and printed once, so the quick start stays two commands. */
+  private async createDevelopmentAdminKey(): Promise<void> {
+    const file = join(this.config.storage.data_dir, 'admin.key');
+    const raw = existsSync(file) ? readFileSync(file, 'utf8').trim() : generateKey();
+    const id = randomUUID();
+    const issuedAt = new Date().toISOString();
+    await this.pipeline.run(
+      apiKeyDecider,
+      apiKeyStream(id),
+      { type: 'CreateApiKey', id, hash: hashKey(raw), role: 'ADMIN', tenantId: null, name: 'development admin', at: issuedAt },
+      { actor: 'system:bootstrap', correlationId: randomUUID(), requestId: null, issuedAt },
+    );
+    mkdirSync(this.config.storage.data_dir, { recursive: true });
+    writeFileSync(file, `${raw}\n`, { mode: 0o600 });
+    this.logger.warn({ keyFile: file }, 'created a development ADMIN API key; it is printed once below and kept in the key file');
+    process.stdout.write(`\n  Drydock development ADMIN key (shown once; also in ${file}):\n\n    Authorization: Bearer ${raw}\n\n`);
+  }
+
+  /** The principal behind an Authorization header value, or null for no key or an unknown or revoked one. */
+  async authenticate(authorization: unknown): Promise<Principal | null> {
+    if (typeof authorization !== 'string') return null;
+    const m = /^Bearer\s+(\S{1,512})$/i.exec(authorization.trim());
+    if (!m) return null;
+    const hash = hashKey(m[1]);
+    const fixed = this.staticKeys.get(hash);
+    if (fixed) return fixed;
+    const doc = await this.projections.findOne('api_keys', { hash });
+    if (!doc || doc.revokedAt) return null;
+    return { keyId: String(doc.id), name: String(doc.name), role: doc.role as Role, tenantId: (doc.tenantId as string | null) ?? null };
+  }
+
+  trackSocket(keyId: string, socket: ClosableSocket): void {
+    let set = this.sockets.get(keyId);
+    if (!set) this.sockets.set(keyId, (set = new Set()));
+    set.add(socket);
+  }
+
+  untrackSocket(keyId: string, socket: ClosableSocket): void {
+    this.sockets.get(keyId)?.delete(socket);
+  }
+
+  private closeSockets(keyId: string, code: number, reason: string): void {
+    const set = this.sockets.get(keyId);
+    if (!set?.size) return;
+    this.logger.info({ keyId, sockets: set.size }, 'closing the WebSockets of a revoked key');
+    for (const s of set) s.close(code, reason);
+    this.sockets.delete(keyId);
+  }
+}

@@ -1,0 +1,14 @@
+import type { Principal } from '../access/principal';
+import type { Filter } from '../read-store/read-store.port';
+
+/**
+ * Which machines a caller may see. A tenant sees only the machines behind its own instances;
+ * a repair tenant only those carrying `repair-request`; everyone else all of them. What a
+ * caller may not see does not exist for it (NOT_FOUND, never FORBIDDEN).
+ */
+export function visibleMachines(p: Principal | null): Filter {
+  if (!p) return { _id: { $in: [] } };
+  if (p.role === 'TENANT') return { tenantId: p.tenantId };
+  if (p.role === 'REPAIR_TENANT') return { 'healthOverrides.source': 'repair-request' };
+  return {};
+}
