@@ -1,3 +1,4 @@
+import { GraphQLDateTime } from 'graphql-scalars';
 import { Args, Context, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { CommandBus } from '@nestjs/cqrs';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
@@ -46,9 +47,9 @@ export class ApiKey {
   @Field(() => RoleEnum) role!: Role;
   @Field(() => String, { nullable: true }) tenantId!: string | null;
   @Field() name!: string;
-  @Field() createdAt!: Date;
+  @Field(() => GraphQLDateTime) createdAt!: string;
   @Field() createdBy!: string;
-  @Field(() => Date, { nullable: true }) revokedAt!: Date | null;
+  @Field(() => GraphQLDateTime, { nullable: true }) revokedAt!: string | null;
 }
 
 @Resolver()

@@ -187,6 +187,10 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['DRYDOCK_ADMIN_KEY', 'auth.admin_key', 'string'],
   ['GRAPHQL_RATE_LIMIT_PER_MINUTE', 'graphql.rate_limit_per_minute', 'int'],
   ['GRAPHQL_MAX_COST', 'graphql.max_cost', 'int'],
+  ['GRAPHQL_MAX_DEPTH', 'graphql.max_depth', 'int'],
+  ['GRAPHQL_MAX_ALIASES', 'graphql.max_aliases', 'int'],
+  ['GRAPHQL_MAX_ROOT_FIELDS', 'graphql.max_root_fields', 'int'],
+  ['GRAPHQL_BODY_LIMIT', 'graphql.body_limit', 'string'],
   ['LOG_PRETTY', 'log.pretty', 'bool'],
 ];
 

@@ -2,7 +2,7 @@ import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { GraphQLModule, GraphQLSchemaHost } from '@nestjs/graphql';
-import { GraphQLError } from 'graphql';
+import { ExecutionResult, GraphQLError } from 'graphql';
 import type { Context as WsContext } from 'graphql-ws';
 import { PinoLogger } from 'nestjs-pino';
 import { ApiKeysService } from '../access/api-keys.service';
@@ -34,6 +34,8 @@ interface WsExtra {
         const production = process.env.NODE_ENV === 'production';
         logger.setContext('graphql');
         const authenticate = (authorization: unknown) => keys.authenticate(authorization);
+        const logError = (err: unknown) => logger.error({ err }, 'unexpected error in a GraphQL operation');
+        const formatWsError = (e: GraphQLError) => formatError(e.toJSON(), e, logError);
         return {
           path: '/graphql',
           autoSchemaFile: true,
@@ -68,6 +70,10 @@ interface WsExtra {
                 }
                 return undefined;
               },
+              // Subscription results and errors get the same error mapping as HTTP: a code, nothing internal.
+              onNext: (_ctx: WsContext, _id: string, _payload: unknown, _args: unknown, result: ExecutionResult) =>
+                result.errors ? { ...result, errors: result.errors.map((e) => formatWsError(e)) } : undefined,
+              onError: (_ctx: WsContext, _id: string, _payload: unknown, errors: readonly GraphQLError[]) => errors.map((e) => formatWsError(e)),
               onClose: (ctx: WsContext) => {
                 const extra = ctx.extra as WsExtra;
                 if (extra.keyId) keys.untrackSocket(extra.keyId, extra.socket);
@@ -75,8 +81,7 @@ interface WsExtra {
             },
           },
           context: contextBuilder(authenticate),
-          formatError: (formatted, error) =>
-            formatError(formatted, error, (err) => logger.error({ err }, 'unexpected error in a GraphQL operation')),
+          formatError: (formatted, error) => formatError(formatted, error, logError),
         };
       },
     }),

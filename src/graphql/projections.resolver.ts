@@ -1,3 +1,4 @@
+import { GraphQLDateTime } from 'graphql-scalars';
 import { Args, Field, Float, Int, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { map } from 'rxjs';
 import { ProjectionsService, ProjectionStatus as Status } from '../messaging/projections.service';
@@ -11,7 +12,7 @@ export class ProjectionFailure {
   @Field() eventId!: string;
   @Field() eventType!: string;
   @Field() error!: string;
-  @Field() at!: Date;
+  @Field(() => GraphQLDateTime) at!: string;
 }
 
 @ObjectType()
@@ -44,7 +45,7 @@ function toGql(s: Status): ProjectionStatus {
     lag: s.lag.positions,
     lagSeconds: s.lag.seconds,
     state: s.state,
-    failure: s.failure ? { ...s.failure, at: new Date(s.failure.at) } : null,
+    failure: s.failure,
     rebuild: s.rebuild ? { ...s.rebuild, eta: s.rebuild.etaSeconds, state: s.state } : null,
   };
 }

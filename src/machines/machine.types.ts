@@ -16,7 +16,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { GraphQLJSON } from 'graphql-scalars';
+import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 
 export enum MachinePhaseEnum {
   FACTORY_READY = 'FACTORY_READY',
@@ -50,7 +50,7 @@ export class Condition {
   @Field(() => ConditionTypeEnum) type!: ConditionTypeEnum;
   @Field() status!: boolean;
   @Field(() => String, { nullable: true }) reason!: string | null;
-  @Field() since!: Date;
+  @Field(() => GraphQLDateTime) since!: string;
 }
 
 @ObjectType()
