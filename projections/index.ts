@@ -1,6 +1,7 @@
 import type { Projection } from '../src/messaging/projection';
 import { apiKeysProjection } from './api-keys.projection';
 import { machinesProjection } from './machines.projection';
+import { operationsProjection } from './operations.projection';
 
 /** Every projection the app runs. */
-export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, apiKeysProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, operationsProjection, apiKeysProjection];

@@ -1,19 +1,30 @@
 import type { MachineEvent } from '../src/machines/machine.decider';
 import { effectiveState } from '../src/machines/machine.rules';
 import type { Projection } from '../src/messaging/projection';
+import type { Change } from '../src/read-store/read-store.port';
 
 type Data<T extends MachineEvent['type']> = Extract<MachineEvent, { type: T }>['data'];
 
 /** `machines`: one document per machine, as operators and tenants read it. */
+const derived = (d: { effectiveState: string; allocatable: boolean; at: string }, revision: number) => ({
+  effectiveState: d.effectiveState,
+  allocatable: d.allocatable,
+  revision,
+  updatedAt: d.at,
+});
+const update = (id: string, $set: Record<string, unknown>): Change => ({ op: 'updateOne', collection: 'machines', filter: { _id: id }, update: { $set } });
+
+/** `machines`: one document per machine, as operators and tenants read it. Derived fields come from the events. */
 export const machinesProjection: Projection = {
   name: 'machines',
-  version: 1,
+  version: 2,
   collections: {
     machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
   handlers: {
     MachineRegistered: (e) => {
       const d = e.data as Data<'MachineRegistered'>;
+      const state = d.effectiveState ?? effectiveState(d.phase, [], false);
       return [
         {
           op: 'replaceOne',
@@ -24,13 +35,13 @@ export const machinesProjection: Projection = {
             _id: d.id,
             id: d.id,
             phase: d.phase,
-            effectiveState: effectiveState(d.phase, [], false),
-            conditions: [],
+            effectiveState: state,
+            conditions: {},
             labels: d.labels,
             hypervisor: d.hypervisor,
             capacity: d.capacity,
             healthOverrides: [],
-            allocatable: d.phase === 'READY',
+            allocatable: d.allocatable ?? d.phase === 'READY',
             instance: null,
             tenantId: null,
             activeOperation: null,
@@ -43,14 +54,31 @@ export const machinesProjection: Projection = {
     },
     MachineLabelsChanged: (e) => {
       const d = e.data as Data<'MachineLabelsChanged'>;
-      return [
-        {
-          op: 'updateOne',
-          collection: 'machines',
-          filter: { _id: d.id },
-          update: { $set: { labels: d.labels, revision: e.revision, updatedAt: d.at } },
-        },
-      ];
+      return [update(d.id, { labels: d.labels, revision: e.revision, updatedAt: d.at })];
+    },
+    OperationRequested: (e) => {
+      const d = e.data as Data<'OperationRequested'>;
+      return [update(d.id, { activeOperation: d.operationId, ...derived(d, e.revision) })];
+    },
+    OperationSucceeded: (e) => {
+      const d = e.data as Data<'OperationSucceeded'>;
+      return [update(d.id, { activeOperation: null, ...derived(d, e.revision) })];
+    },
+    OperationFailed: (e) => {
+      const d = e.data as Data<'OperationFailed'>;
+      return [update(d.id, { activeOperation: null, ...derived(d, e.revision) })];
+    },
+    OperationCanceled: (e) => {
+      const d = e.data as Data<'OperationCanceled'>;
+      return [update(d.id, { activeOperation: null, ...derived(d, e.revision) })];
+    },
+    MachinePhaseChanged: (e) => {
+      const d = e.data as Data<'MachinePhaseChanged'>;
+      return [update(d.id, { phase: d.to, ...derived(d, e.revision) })];
+    },
+    MachineConditionChanged: (e) => {
+      const d = e.data as Data<'MachineConditionChanged'>;
+      return [update(d.id, { [`conditions.${d.condition}`]: { type: d.condition, status: d.status, reason: d.reason, since: d.at }, ...derived(d, e.revision) })];
     },
   },
 };

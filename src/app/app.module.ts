@@ -9,6 +9,7 @@ import { EventStoreModule } from '../event-store/event-store.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
 import { MachinesModule } from '../machines/machines.module';
 import { MessagingModule } from '../messaging/messaging.module';
+import { OperationsModule } from '../operations/operations.module';
 import { Projection, Saga } from '../messaging/projection';
 import { PROJECTIONS } from '../messaging/projections.service';
 import { SAGAS } from '../messaging/sagas.service';
@@ -36,6 +37,7 @@ export class AppModule {
         MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? ALL_SAGAS),
         AccessModule,
         MachinesModule,
+        OperationsModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController],

@@ -135,6 +135,16 @@ class GraphqlConfig {
   body_limit = '1mb';
 }
 
+class OperationsConfig {
+  @IsInt({ message: 'must be an integer' }) @Min(0, { message: 'must be at least 0' }) simulated_stage_delay_ms = 20;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 20' }) @Max(20, { message: 'must be between 1 and 20' }) max_attempts = 3;
+  @IsInt({ message: 'must be an integer' }) @Min(0, { message: 'must be at least 0' }) retry_backoff_ms = 200;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) backoff_factor = 2;
+  @IsInt({ message: 'must be an integer' }) @Min(0, { message: 'must be at least 0' }) max_backoff_ms = 10_000;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) stage_timeout_ms = 600_000;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 10000' }) @Max(10_000, { message: 'must be between 1 and 10000' }) max_concurrent = 256;
+}
+
 class AutoMachineRepairConfig {
   @IsBoolean({ message: 'must be true or false' })
   enabled = true;
@@ -159,6 +169,7 @@ export class AppConfig {
   @ValidateNested() @Type(() => ProjectionsConfig) projections = new ProjectionsConfig();
   @ValidateNested() @Type(() => GraphqlConfig) graphql = new GraphqlConfig();
   @ValidateNested() @Type(() => AuthConfig) auth = new AuthConfig();
+  @ValidateNested() @Type(() => OperationsConfig) operations = new OperationsConfig();
   @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
   @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
 
@@ -185,6 +196,10 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['READ_YOUR_WRITES_TIMEOUT_MS', 'graphql.read_your_writes_timeout_ms', 'int'],
   ['GRAPHQL_IDE', 'graphql.ide', 'bool'],
   ['DRYDOCK_ADMIN_KEY', 'auth.admin_key', 'string'],
+  ['OPERATIONS_STAGE_DELAY_MS', 'operations.simulated_stage_delay_ms', 'int'],
+  ['OPERATIONS_MAX_ATTEMPTS', 'operations.max_attempts', 'int'],
+  ['OPERATIONS_RETRY_BACKOFF_MS', 'operations.retry_backoff_ms', 'int'],
+  ['OPERATIONS_STAGE_TIMEOUT_MS', 'operations.stage_timeout_ms', 'int'],
   ['GRAPHQL_RATE_LIMIT_PER_MINUTE', 'graphql.rate_limit_per_minute', 'int'],
   ['GRAPHQL_MAX_COST', 'graphql.max_cost', 'int'],
   ['GRAPHQL_MAX_DEPTH', 'graphql.max_depth', 'int'],

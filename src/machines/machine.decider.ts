@@ -1,32 +1,67 @@
 import { Decider, DomainEvent } from '../messaging/decider';
-import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
+import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
+import { Condition, ConditionType, EffectiveState, effectiveState } from './machine.rules';
 
 export type MachinePhase = 'FACTORY_READY' | 'READY' | 'MAINTENANCE';
 export type Labels = Record<string, string>;
+export type OperationType = 'REBOOT' | 'REIMAGE' | 'ENTER_MAINTENANCE' | 'EXIT_MAINTENANCE';
 
 export interface Capacity {
   cpuCores: number;
   memoryGiB: number;
 }
 
-export type MachineCommand =
-  | {
-      type: 'RegisterMachine';
-      id: string;
-      phase: 'FACTORY_READY' | 'READY';
-      hypervisor: boolean;
-      capacity: Capacity | null;
-      labels: Labels;
-      at: string;
-    }
-  | { type: 'SetMachineLabels'; id: string; labels: Labels; at: string };
+/** The stages each operation runs through, in order. */
+export const STAGES: Record<OperationType, readonly string[]> = {
+  REBOOT: ['power-cycle', 'wait-for-boot'],
+  REIMAGE: ['set-netboot', 'reboot-to-netboot', 'repave-image', 'join-cluster', 'verify-in-cluster'],
+  ENTER_MAINTENANCE: ['cordon', 'enter-maintenance'],
+  EXIT_MAINTENANCE: ['exit-maintenance', 'uncordon'],
+};
 
+/** The phases an operation may start from. */
+const ALLOWED_PHASES: Record<OperationType, readonly MachinePhase[]> = {
+  REBOOT: ['READY', 'MAINTENANCE'],
+  REIMAGE: ['MAINTENANCE'],
+  ENTER_MAINTENANCE: ['FACTORY_READY', 'READY', 'MAINTENANCE'],
+  EXIT_MAINTENANCE: ['MAINTENANCE'],
+};
+
+export type MachineCommand =
+  | { type: 'RegisterMachine'; id: string; phase: 'FACTORY_READY' | 'READY'; hypervisor: boolean; capacity: Capacity | null; labels: Labels; at: string }
+  | { type: 'SetMachineLabels'; id: string; labels: Labels; at: string }
+  | { type: 'RequestOperation'; id: string; operationId: string; operation: OperationType; params: Record<string, unknown>; requestId: string; at: string }
+  | { type: 'StartStage'; id: string; operationId: string; stage: string; attempt: number; at: string }
+  | { type: 'CompleteStage'; id: string; operationId: string; stage: string; log: string[]; at: string }
+  | { type: 'FailStageAttempt'; id: string; operationId: string; stage: string; attempt: number; error: string; log: string[]; willRetry: boolean; at: string }
+  | { type: 'CancelOperation'; id: string; operationId: string; reason: string | null; at: string };
+
+/** What the server derives from the state after each change: recorded in the event so the log says what it said. */
+export type Derived = {
+  effectiveState: EffectiveState;
+  allocatable: boolean;
+};
+
+type Ev<T extends string, D extends object> = DomainEvent<T, D & { id: string; at: string }>;
 export type MachineEvent =
-  | DomainEvent<
-      'MachineRegistered',
-      { id: string; phase: MachinePhase; hypervisor: boolean; capacity: Capacity | null; labels: Labels; at: string }
-    >
-  | DomainEvent<'MachineLabelsChanged', { id: string; labels: Labels; at: string }>;
+  | Ev<'MachineRegistered', { phase: MachinePhase; hypervisor: boolean; capacity: Capacity | null; labels: Labels } & Partial<Derived>>
+  | Ev<'MachineLabelsChanged', { labels: Labels }>
+  | Ev<'OperationRequested', { operationId: string; operation: OperationType; params: Record<string, unknown>; requestId: string; stages: string[] } & Derived>
+  | Ev<'OperationStageStarted', { operationId: string; stage: string; attempt: number }>
+  | Ev<'OperationStageSucceeded', { operationId: string; stage: string; log: string[] }>
+  | Ev<'OperationStageAttemptFailed', { operationId: string; stage: string; attempt: number; error: string; log: string[]; willRetry: boolean }>
+  | Ev<'OperationSucceeded', { operationId: string; operation: OperationType } & Derived>
+  | Ev<'OperationFailed', { operationId: string; operation: OperationType; stage: string; error: string } & Derived>
+  | Ev<'OperationCanceled', { operationId: string; operation: OperationType; reason: string | null } & Derived>
+  | Ev<'MachinePhaseChanged', { from: MachinePhase; to: MachinePhase } & Derived>
+  | Ev<'MachineConditionChanged', { condition: ConditionType; status: boolean; reason: string | null } & Derived>;
+
+export interface ActiveOperation {
+  operationId: string;
+  operation: OperationType;
+  stages: string[];
+  completed: string[];
+}
 
 export interface MachineState {
   registered: boolean;
@@ -35,6 +70,10 @@ export interface MachineState {
   hypervisor: boolean;
   capacity: Capacity | null;
   labels: Labels;
+  conditions: Partial<Record<ConditionType, Condition>>;
+  active: ActiveOperation | null;
+  /** Every operation ever requested on this machine, by id: its type and how it ended. */
+  operations: Record<string, { operation: OperationType; outcome: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' }>;
 }
 
 export const machineStream = (id: string) => `machine-${id}`;
@@ -48,45 +87,157 @@ function checkLabels(labels: Labels): void {
   }
 }
 
+/** The server-derived fields of a state. Allocation also needs no instance and no blocking override (instances come later). */
+export function derive(s: MachineState): Derived {
+  const conditions = Object.values(s.conditions) as Condition[];
+  const state = effectiveState(s.phase ?? 'FACTORY_READY', conditions, s.active !== null);
+  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' };
+}
+
+function requireRegistered(s: MachineState, id: string): void {
+  if (!s.registered) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
+}
+
+function requireActive(s: MachineState, operationId: string): ActiveOperation {
+  const known = s.operations[operationId];
+  if (!known) throw new NotFoundError(`operation ${operationId} not found`, { operationId });
+  if (!s.active || s.active.operationId !== operationId) {
+    throw new FailedPreconditionError(`operation ${operationId} is ${known.outcome}: a finished operation does not change`, { operationId, phase: known.outcome });
+  }
+  return s.active;
+}
+
+/** Applies the events to the state, then stamps each state-changing one with what the server derives after it. */
+function withDerived(state: MachineState, events: MachineEvent[]): MachineEvent[] {
+  let s = state;
+  return events.map((e) => {
+    s = machineDecider.evolve(s, e);
+    return 'effectiveState' in e.data ? ({ ...e, data: { ...e.data, ...derive(s) } } as MachineEvent) : e;
+  });
+}
+
+const pendingDerived: Derived = { effectiveState: 'NEW', allocatable: false };
+
 export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState> = {
   category: 'machine',
-  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {} },
+  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, operations: {} },
 
-  decide(command, state) {
-    switch (command.type) {
+  decide(c, s) {
+    switch (c.type) {
       case 'RegisterMachine': {
-        if (state.registered) throw new ConflictError(`machine ${command.id} is already registered`, { machineId: command.id });
-        if (command.hypervisor && !command.capacity) throw new BadInputError('capacity', 'a hypervisor needs a capacity');
-        checkLabels(command.labels);
-        const { type: _t, ...data } = command;
-        return [{ type: 'MachineRegistered', data }];
+        if (s.registered) throw new ConflictError(`machine ${c.id} is already registered`, { machineId: c.id });
+        if (c.hypervisor && !c.capacity) throw new BadInputError('capacity', 'a hypervisor needs a capacity');
+        checkLabels(c.labels);
+        const { type: _t, ...data } = c;
+        return withDerived(s, [{ type: 'MachineRegistered', data: { ...data, ...pendingDerived } }]);
       }
       case 'SetMachineLabels': {
-        if (!state.registered) throw new NotFoundError(`machine ${command.id} not found`, { machineId: command.id });
-        checkLabels(command.labels);
-        const same =
-          Object.keys(command.labels).length === Object.keys(state.labels).length &&
-          Object.entries(command.labels).every(([k, v]) => state.labels[k] === v);
-        return same ? [] : [{ type: 'MachineLabelsChanged', data: { id: command.id, labels: command.labels, at: command.at } }];
+        requireRegistered(s, c.id);
+        checkLabels(c.labels);
+        const same = Object.keys(c.labels).length === Object.keys(s.labels).length && Object.entries(c.labels).every(([k, v]) => s.labels[k] === v);
+        return same ? [] : [{ type: 'MachineLabelsChanged', data: { id: c.id, labels: c.labels, at: c.at } }];
+      }
+      case 'RequestOperation': {
+        requireRegistered(s, c.id);
+        if (s.active) {
+          throw new ConflictError(`machine ${c.id} already has an active operation: ${s.active.operationId} (${s.active.operation})`, {
+            machineId: c.id,
+            activeOperationId: s.active.operationId,
+          });
+        }
+        const allowed = ALLOWED_PHASES[c.operation];
+        if (!allowed.includes(s.phase!)) {
+          throw new FailedPreconditionError(`${c.operation} needs phase ${allowed.join(' or ')}; machine ${c.id} is ${s.phase}`, {
+            machineId: c.id,
+            requiredPhase: allowed,
+            phase: s.phase,
+          });
+        }
+        if (c.operation === 'REIMAGE' && typeof c.params.imageRef !== 'string') throw new BadInputError('imageRef', 'a reimage needs an imageRef');
+        return withDerived(s, [
+          {
+            type: 'OperationRequested',
+            data: { id: c.id, operationId: c.operationId, operation: c.operation, params: c.params, requestId: c.requestId, stages: [...STAGES[c.operation]], at: c.at, ...pendingDerived },
+          },
+        ]);
+      }
+      case 'StartStage': {
+        const active = requireActive(s, c.operationId);
+        if (!active.stages.includes(c.stage) || active.completed.includes(c.stage)) throw new FailedPreconditionError(`stage ${c.stage} cannot start now`);
+        return [{ type: 'OperationStageStarted', data: { id: c.id, operationId: c.operationId, stage: c.stage, attempt: c.attempt, at: c.at } }];
+      }
+      case 'CompleteStage': {
+        const active = requireActive(s, c.operationId);
+        if (active.completed.includes(c.stage)) return [];
+        const events: MachineEvent[] = [{ type: 'OperationStageSucceeded', data: { id: c.id, operationId: c.operationId, stage: c.stage, log: c.log, at: c.at } }];
+        if (active.completed.length + 1 < active.stages.length) return events;
+        // The last stage: the operation succeeds, and its effects follow.
+        const base = { id: c.id, at: c.at, ...pendingDerived };
+        events.push({ type: 'OperationSucceeded', data: { ...base, operationId: c.operationId, operation: active.operation } });
+        if (active.operation === 'ENTER_MAINTENANCE' && s.phase !== 'MAINTENANCE') events.push({ type: 'MachinePhaseChanged', data: { ...base, from: s.phase!, to: 'MAINTENANCE' } });
+        if (active.operation === 'EXIT_MAINTENANCE') events.push({ type: 'MachinePhaseChanged', data: { ...base, from: s.phase!, to: 'READY' } });
+        const set = (condition: ConditionType, status: boolean, reason: string) => {
+          if ((s.conditions[condition]?.status ?? false) !== status) {
+            events.push({ type: 'MachineConditionChanged', data: { ...base, condition, status, reason } });
+          }
+        };
+        if (active.operation === 'REIMAGE') {
+          set('PROVISIONED', true, `reimaged with ${String(c.operationId)}`);
+          set('REACHABLE', true, 'verified in cluster after reimage');
+        }
+        // A machine that has just been acted on successfully no longer needs attention for an earlier failure or cancel.
+        set('NEEDS_INTERVENTION', false, `cleared by successful ${active.operation}`);
+        set('OPERATION_CANCELED', false, `cleared by successful ${active.operation}`);
+        return withDerived(s, events);
+      }
+      case 'FailStageAttempt': {
+        const active = requireActive(s, c.operationId);
+        const events: MachineEvent[] = [
+          { type: 'OperationStageAttemptFailed', data: { id: c.id, operationId: c.operationId, stage: c.stage, attempt: c.attempt, error: c.error, log: c.log, willRetry: c.willRetry, at: c.at } },
+        ];
+        if (c.willRetry) return events;
+        const base = { id: c.id, at: c.at, ...pendingDerived };
+        events.push({ type: 'OperationFailed', data: { ...base, operationId: c.operationId, operation: active.operation, stage: c.stage, error: c.error } });
+        events.push({ type: 'MachineConditionChanged', data: { ...base, condition: 'NEEDS_INTERVENTION', status: true, reason: `${active.operation} failed at ${c.stage}: ${c.error}` } });
+        return withDerived(s, events);
+      }
+      case 'CancelOperation': {
+        const active = requireActive(s, c.operationId);
+        const base = { id: c.id, at: c.at, ...pendingDerived };
+        return withDerived(s, [
+          { type: 'OperationCanceled', data: { ...base, operationId: c.operationId, operation: active.operation, reason: c.reason } },
+          { type: 'MachineConditionChanged', data: { ...base, condition: 'OPERATION_CANCELED', status: true, reason: c.reason ?? `${active.operation} canceled` } },
+        ]);
       }
     }
   },
 
-  evolve(state, event) {
-    switch (event.type) {
+  evolve(s, e) {
+    switch (e.type) {
       case 'MachineRegistered':
-        return {
-          registered: true,
-          id: event.data.id,
-          phase: event.data.phase,
-          hypervisor: event.data.hypervisor,
-          capacity: event.data.capacity,
-          labels: event.data.labels,
-        };
+        return { ...s, registered: true, id: e.data.id, phase: e.data.phase, hypervisor: e.data.hypervisor, capacity: e.data.capacity, labels: e.data.labels };
       case 'MachineLabelsChanged':
-        return { ...state, labels: event.data.labels };
+        return { ...s, labels: e.data.labels };
+      case 'OperationRequested':
+        return {
+          ...s,
+          active: { operationId: e.data.operationId, operation: e.data.operation, stages: e.data.stages, completed: [] },
+          operations: { ...s.operations, [e.data.operationId]: { operation: e.data.operation, outcome: 'ACTIVE' } },
+        };
+      case 'OperationStageSucceeded':
+        return s.active ? { ...s, active: { ...s.active, completed: [...s.active.completed, e.data.stage] } } : s;
+      case 'OperationSucceeded':
+      case 'OperationFailed':
+      case 'OperationCanceled': {
+        const outcome = e.type === 'OperationSucceeded' ? 'SUCCEEDED' : e.type === 'OperationFailed' ? 'FAILED' : 'CANCELED';
+        return { ...s, active: null, operations: { ...s.operations, [e.data.operationId]: { operation: e.data.operation, outcome } } };
+      }
+      case 'MachinePhaseChanged':
+        return { ...s, phase: e.data.to };
+      case 'MachineConditionChanged':
+        return { ...s, conditions: { ...s.conditions, [e.data.condition]: { type: e.data.condition, status: e.data.status, reason: e.data.reason, since: e.data.at } } };
       default:
-        return state;
+        return s;
     }
   },
 };

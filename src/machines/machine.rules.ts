@@ -2,8 +2,10 @@ import type { MachinePhase } from './machine.decider';
 
 export type EffectiveState = 'NEW' | 'IDLE' | 'BUSY' | 'MAINTENANCE' | 'ATTENTION' | 'BLOCKED';
 
+export type ConditionType = 'REACHABLE' | 'PROVISIONED' | 'NEEDS_INTERVENTION' | 'OPERATION_CANCELED' | 'RMA' | 'RETIRED';
+
 export interface Condition {
-  type: 'REACHABLE' | 'PROVISIONED' | 'NEEDS_INTERVENTION' | 'OPERATION_CANCELED' | 'RMA' | 'RETIRED';
+  type: ConditionType;
   status: boolean;
   reason: string | null;
   since: string;

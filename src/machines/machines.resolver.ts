@@ -1,4 +1,4 @@
-import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { CommandBus } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
 import { filter, from, concatMap } from 'rxjs';
@@ -12,7 +12,7 @@ import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain
 import { ProjectionsService } from '../messaging/projections.service';
 import { Filter } from '../read-store/read-store.port';
 import { machineDecider, machineStream } from './machine.decider';
-import { Machine, MachineConnection, MachineFilter, RegisterMachinesInput, SetMachineLabelsInput } from './machine.types';
+import { Condition, Machine, MachineConnection, MachineFilter, RegisterMachinesInput, SetMachineLabelsInput } from './machine.types';
 
 const encodeCursor = (id: string) => Buffer.from(`m:${id}`).toString('base64url');
 function decodeCursor(cursor: string): string {
@@ -93,7 +93,7 @@ export class MachinesResolver {
     const query: Filter = {};
     if (f?.phase) query.phase = f.phase;
     if (f?.effectiveState) query.effectiveState = f.effectiveState;
-    if (f?.condition) query.conditions = { $elemMatch: { type: f.condition, status: true } };
+    if (f?.condition) query[`conditions.${f.condition}.status`] = true;
     if (f?.hypervisor !== undefined && f?.hypervisor !== null) query.hypervisor = f.hypervisor;
     if (f?.allocatable !== undefined && f?.allocatable !== null) query.allocatable = f.allocatable;
     for (const [k, v] of Object.entries(f?.labels ?? {})) query[`labels.${k}`] = v;
@@ -109,6 +109,13 @@ export class MachinesResolver {
       totalCount: total,
       pageInfo: { hasNextPage: page.length > first, endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null },
     };
+  }
+
+  /** The read model keeps conditions by type; the API lists them. */
+  @ResolveField(() => [Condition])
+  conditions(@Parent() machine: Machine): Condition[] {
+    const c = machine.conditions as unknown as Record<string, Condition> | Condition[];
+    return Array.isArray(c) ? c : Object.values(c ?? {});
   }
 
   @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')

@@ -2,7 +2,7 @@
  * A decider is an aggregate as plain data and pure functions (ARCHITECTURE rule 2):
  * no I/O, no clock, no randomness. Time and ids come in with the command.
  */
-export interface DomainEvent<T extends string = string, D extends object = Record<string, unknown>> {
+export interface DomainEvent<T extends string = string, D extends object = object> {
   readonly type: T;
   readonly data: D;
 }

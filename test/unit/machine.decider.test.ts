@@ -5,7 +5,7 @@ import { given } from '../support/gwt';
 const at = '2026-11-21T10:00:00.000Z';
 const registered: MachineEvent = {
   type: 'MachineRegistered',
-  data: { id: 'hv1', phase: 'READY', hypervisor: true, capacity: { cpuCores: 32, memoryGiB: 256 }, labels: { rack: 'r1' }, at },
+  data: { id: 'hv1', phase: 'READY', hypervisor: true, capacity: { cpuCores: 32, memoryGiB: 256 }, labels: { rack: 'r1' }, at, effectiveState: 'IDLE', allocatable: true },
 };
 
 describe('machine decider', () => {
