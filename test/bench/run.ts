@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { printTable, Row } from './harness';
+import { reimageScenario } from './scenarios/operations';
 import { rebuildScenarios, subscriptionLatency } from './scenarios/read-path';
 import { appendScenarios, commandScenarios } from './scenarios/write-path';
 
@@ -16,11 +17,16 @@ async function main() {
   const outIdx = args.indexOf('--out');
   const out = outIdx >= 0 ? args[outIdx + 1] : null;
   const dir = mkdtempSync(join(tmpdir(), 'drydock-bench-'));
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
   const started = Date.now();
   const rows: Row[] = [];
   const ctx = { dir, quick };
   try {
-    for (const scenario of [appendScenarios, commandScenarios, rebuildScenarios, subscriptionLatency]) rows.push(...(await scenario(ctx)));
+    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionLatency, reimage: reimageScenario };
+    for (const [name, scenario] of Object.entries(all)) {
+      if (only && !only.split(',').includes(name)) continue;
+      rows.push(...(await scenario(ctx)));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
