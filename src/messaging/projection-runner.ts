@@ -5,6 +5,9 @@ import { BatchOptions, batches } from './batches';
 import { physicalName, Projection } from './projection';
 import { RunnerState } from './runner-registry';
 
+/** Live batches up to this size are committed one event at a time. */
+const LIVE_SPLIT = 16;
+
 /** Projection bookkeeping lives in the read store itself, so it commits with the batch. */
 export const PROJECTIONS_COLLECTION = 'projections_state';
 
@@ -238,9 +241,17 @@ export class ProjectionRunner {
           this.announceCommittedElsewhere(batch);
           const fresh = batch.filter((e) => e.position > this.checkpoint);
           if (fresh.length === 0) return 'ok' as const;
-          const r = await this.applyBatch(fresh, generation, 'live');
-          if (r === 'failed') return 'failed' as const;
-          return this.generation !== generation ? ('restart' as const) : ('ok' as const);
+          // Live and near real time, commit event by event: each change is its own commit and its
+          // own notification, so a subscriber never misses an intermediate state. Catch-up batches stay whole.
+          const parts = fresh.length <= LIVE_SPLIT ? fresh.map((e) => [e]) : [fresh];
+          for (const part of parts) {
+            const r = await this.applyBatch(part, generation, 'live');
+            if (r === 'failed') return 'failed' as const;
+            if (this.generation !== generation) return 'restart' as const;
+            // Another instance may have committed past this part: tell our clients about the rest of the batch too.
+            this.announceCommittedElsewhere(fresh);
+          }
+          return 'ok' as const;
         });
         if (outcome === 'restart') {
           restart = true;

@@ -90,6 +90,19 @@ describe('GraphQL API over HTTP and WebSocket', () => {
     await client.dispose();
   });
 
+  it('rapid changes to one machine each produce their own message, none coalesced', async () => {
+    const client = wsClient(port);
+    const sub = collect(client, `subscription { machineChanged(id: "hv2") { labels } }`);
+    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => gql(port, `mutation { setMachineLabels(input: { machineId: "hv2", labels: { burst: "${i}" } }) { id } }`)),
+    );
+    const messages = await sub.next(10);
+    expect(messages.map((m: any) => m.machineChanged.labels.burst).sort()).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    sub.unsubscribe();
+    await client.dispose();
+  });
+
   it('rebuilds a projection blue/green with progress on projectionRebuild, and the data survives', async () => {
     const client = wsClient(port);
     const sub = collect(client, `subscription { projectionRebuild(name: "machines") { progress processed total state } }`);

@@ -21,7 +21,7 @@ import type { BenchContext } from './write-path';
 export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
   const machines = 1_000;
   const run = async () => {
-    const config = loadConfig({ DATA_DIR: join(ctx.dir, `ops-${randomUUID()}`), LOG_LEVEL: 'warn', OPERATIONS_STAGE_DELAY_MS: '0' });
+    const config = loadConfig({ DATA_DIR: join(ctx.dir, `ops-${randomUUID()}`), LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', OPERATIONS_STAGE_DELAY_MS: '0' });
     const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: false }), { logger: false });
     await app.init();
     const bus = app.get(CommandBus);

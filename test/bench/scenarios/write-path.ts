@@ -96,7 +96,7 @@ export async function commandScenarios(ctx: BenchContext): Promise<Row[]> {
   };
 
   const viaBus = async () => {
-    const config = loadConfig({ DATA_DIR: join(ctx.dir, `bus-${randomUUID()}`), LOG_LEVEL: 'warn' });
+    const config = loadConfig({ DATA_DIR: join(ctx.dir, `bus-${randomUUID()}`), LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789' });
     const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: false });
     const bus = app.get(CommandBus);
     const context = () => ({ actor: 'bench', correlationId: randomUUID(), issuedAt: at });
