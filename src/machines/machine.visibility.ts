@@ -1,5 +1,6 @@
 import type { Principal } from '../access/principal';
-import type { Filter } from '../read-store/read-store.port';
+import { Query } from 'mingo';
+import type { Doc, Filter } from '../read-store/read-store.port';
 
 /**
  * Which machines a caller may see. A tenant sees only the machines behind its own instances;
@@ -11,4 +12,9 @@ export function visibleMachines(p: Principal | null): Filter {
   if (p.role === 'TENANT') return { tenantId: p.tenantId };
   if (p.role === 'REPAIR_TENANT') return { 'healthOverrides.source': 'repair-request' };
   return {};
+}
+
+/** The same rule, for a document already in hand (subscriptions). */
+export function canSee(p: Principal | null, machine: Doc): boolean {
+  return new Query(visibleMachines(p)).test(machine);
 }

@@ -1,12 +1,12 @@
 import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import { CommandBus } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
-import { filter, from, concatMap } from 'rxjs';
+import { concatMap, filter, from, map } from 'rxjs';
 import { EVENT_STORE, EventStore, StreamNotFoundError } from '../event-store/event-store.port';
 import { toAsyncIterator } from '../graphql/async-iterator';
 import { commandContext, GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
-import { visibleMachines } from './machine.visibility';
+import { canSee, visibleMachines } from './machine.visibility';
 import { DecideCommand } from '../messaging/decide.command';
 import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
@@ -76,7 +76,7 @@ export class MachinesResolver {
   @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
   @Query(() => Machine)
   async machine(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext): Promise<Machine> {
-    const doc = await this.read.findOne('machines', { $and: [{ _id: id }, visibleMachines(ctx.principal)] });
+    const doc = await this.read.findOne('machines', { _id: id, ...visibleMachines(ctx.principal) });
     if (!doc) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
     return doc as unknown as Machine;
   }
@@ -125,11 +125,11 @@ export class MachinesResolver {
   })
   machineChanged(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext) {
     const stream = machineStream(id);
-    const visible = { $and: [{ _id: id }, visibleMachines(ctx.principal)] };
     return toAsyncIterator(
       this.read.committedBy('machines').pipe(
         filter((c) => c.rebuilt === true || c.events.some((e) => e.stream === stream)),
-        concatMap(() => from(this.read.findOne('machines', visible))),
+        concatMap((c) => from(this.read.findOneAfterCommit('machines', id, c.position))),
+        map((doc) => (doc && canSee(ctx.principal, doc) ? doc : null)),
         filter((doc): doc is NonNullable<typeof doc> => doc !== null),
       ),
     );

@@ -243,7 +243,7 @@ export class ProjectionRunner {
           if (fresh.length === 0) return 'ok' as const;
           // Live and near real time, commit event by event: each change is its own commit and its
           // own notification, so a subscriber never misses an intermediate state. Catch-up batches stay whole.
-          const parts = fresh.length <= LIVE_SPLIT ? fresh.map((e) => [e]) : [fresh];
+          const parts = fresh.length <= LIVE_SPLIT ? this.splitAtHandled(fresh) : [fresh];
           for (const part of parts) {
             const r = await this.applyBatch(part, generation, 'live');
             if (r === 'failed') return 'failed' as const;
@@ -358,6 +358,25 @@ export class ProjectionRunner {
       }
     }
     throw new Error(`projection ${this.name}: could not commit a batch after 1000 concurrent commits`);
+  }
+
+  /** Parts holding at most one event this projection handles; the events it ignores ride along. */
+  private splitAtHandled(events: RecordedEvent[]): RecordedEvent[][] {
+    const parts: RecordedEvent[][] = [];
+    let current: RecordedEvent[] = [];
+    let handled = false;
+    for (const e of events) {
+      const handles = e.type in this.projection.handlers;
+      if (handles && handled) {
+        parts.push(current);
+        current = [];
+        handled = false;
+      }
+      current.push(e);
+      handled ||= handles;
+    }
+    if (current.length) parts.push(current);
+    return parts;
   }
 
   /** Another instance committed: adopt its checkpoint (and generation), and tell our own clients what it committed. */

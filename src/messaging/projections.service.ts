@@ -84,6 +84,23 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     return this.store.find(this.physical(collection), f, options);
   }
 
+  private readonly atCommit = new Map<string, Promise<Doc | null>>();
+
+  /**
+   * One read of a document per commit, shared by every subscriber that asks for it after that
+   * commit: a hundred subscribers to one machine cost one query, not a hundred.
+   */
+  findOneAfterCommit(collection: string, id: string, position: number): Promise<Doc | null> {
+    const key = `${collection}/${id}@${position}`;
+    let p = this.atCommit.get(key);
+    if (!p) {
+      p = this.findOne(collection, { _id: id });
+      this.atCommit.set(key, p);
+      if (this.atCommit.size > 1000) this.atCommit.delete(this.atCommit.keys().next().value as string);
+    }
+    return p;
+  }
+
   count(collection: string, f: Filter): Promise<number> {
     return this.store.count(this.physical(collection), f);
   }
