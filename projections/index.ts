@@ -1,7 +1,8 @@
 import type { Projection } from '../src/messaging/projection';
 import { apiKeysProjection } from './api-keys.projection';
+import { instancesProjection } from './instances.projection';
 import { machinesProjection } from './machines.projection';
 import { operationsProjection } from './operations.projection';
 
 /** Every projection the app runs. */
-export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, operationsProjection, apiKeysProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, operationsProjection, instancesProjection, apiKeysProjection];

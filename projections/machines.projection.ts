@@ -17,7 +17,7 @@ const update = (id: string, $set: Record<string, unknown>): Change => ({ op: 'up
 /** `machines`: one document per machine, as operators and tenants read it. Derived fields come from the events. */
 export const machinesProjection: Projection = {
   name: 'machines',
-  version: 2,
+  version: 3,
   collections: {
     machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
@@ -75,6 +75,14 @@ export const machinesProjection: Projection = {
     MachinePhaseChanged: (e) => {
       const d = e.data as Data<'MachinePhaseChanged'>;
       return [update(d.id, { phase: d.to, ...derived(d, e.revision) })];
+    },
+    MachineAssigned: (e) => {
+      const d = e.data as Data<'MachineAssigned'>;
+      return [update(d.id, { instance: d.instanceId, tenantId: d.tenantId, ...derived(d, e.revision) })];
+    },
+    MachineUnassigned: (e) => {
+      const d = e.data as Data<'MachineUnassigned'>;
+      return [update(d.id, { instance: null, tenantId: null, ...derived(d, e.revision) })];
     },
     MachineConditionChanged: (e) => {
       const d = e.data as Data<'MachineConditionChanged'>;

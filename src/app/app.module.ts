@@ -7,6 +7,7 @@ import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
+import { InstancesModule } from '../instances/instances.module';
 import { MachinesModule } from '../machines/machines.module';
 import { MessagingModule } from '../messaging/messaging.module';
 import { OperationsModule } from '../operations/operations.module';
@@ -38,6 +39,7 @@ export class AppModule {
         AccessModule,
         MachinesModule,
         OperationsModule,
+        InstancesModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController],

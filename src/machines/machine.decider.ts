@@ -34,7 +34,9 @@ export type MachineCommand =
   | { type: 'StartStage'; id: string; operationId: string; stage: string; attempt: number; at: string }
   | { type: 'CompleteStage'; id: string; operationId: string; stage: string; log: string[]; at: string }
   | { type: 'FailStageAttempt'; id: string; operationId: string; stage: string; attempt: number; error: string; log: string[]; willRetry: boolean; at: string }
-  | { type: 'CancelOperation'; id: string; operationId: string; reason: string | null; at: string };
+  | { type: 'CancelOperation'; id: string; operationId: string; reason: string | null; at: string }
+  | { type: 'AssignInstance'; id: string; instanceId: string; tenantId: string; at: string }
+  | { type: 'UnassignInstance'; id: string; instanceId: string; at: string };
 
 /** What the server derives from the state after each change: recorded in the event so the log says what it said. */
 export type Derived = {
@@ -54,7 +56,9 @@ export type MachineEvent =
   | Ev<'OperationFailed', { operationId: string; operation: OperationType; stage: string; error: string } & Derived>
   | Ev<'OperationCanceled', { operationId: string; operation: OperationType; reason: string | null } & Derived>
   | Ev<'MachinePhaseChanged', { from: MachinePhase; to: MachinePhase } & Derived>
-  | Ev<'MachineConditionChanged', { condition: ConditionType; status: boolean; reason: string | null } & Derived>;
+  | Ev<'MachineConditionChanged', { condition: ConditionType; status: boolean; reason: string | null } & Derived>
+  | Ev<'MachineAssigned', { instanceId: string; tenantId: string } & Derived>
+  | Ev<'MachineUnassigned', { instanceId: string; tenantId: string } & Derived>;
 
 export interface ActiveOperation {
   operationId: string;
@@ -72,6 +76,8 @@ export interface MachineState {
   labels: Labels;
   conditions: Partial<Record<ConditionType, Condition>>;
   active: ActiveOperation | null;
+  /** The instance on this machine, and its tenant. */
+  instance: { instanceId: string; tenantId: string } | null;
   /** Every operation ever requested on this machine, by id: its type and how it ended. */
   operations: Record<string, { operation: OperationType; outcome: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' }>;
 }
@@ -91,7 +97,17 @@ function checkLabels(labels: Labels): void {
 export function derive(s: MachineState): Derived {
   const conditions = Object.values(s.conditions) as Condition[];
   const state = effectiveState(s.phase ?? 'FACTORY_READY', conditions, s.active !== null);
-  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' };
+  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' && s.instance === null };
+}
+
+/** Why a machine cannot take an instance now, or null when it can. */
+export function notAllocatable(s: MachineState): string | null {
+  if (s.phase !== 'READY') return `phase is ${s.phase}`;
+  if (s.active) return `operation ${s.active.operationId} is active`;
+  if (s.instance) return `it has instance ${s.instance.instanceId}`;
+  const state = derive(s).effectiveState;
+  if (state !== 'IDLE') return `it is ${state}`;
+  return null;
 }
 
 function requireRegistered(s: MachineState, id: string): void {
@@ -120,7 +136,7 @@ const pendingDerived: Derived = { effectiveState: 'NEW', allocatable: false };
 
 export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState> = {
   category: 'machine',
-  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, operations: {} },
+  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, operations: {} },
 
   decide(c, s) {
     switch (c.type) {
@@ -201,6 +217,19 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
         events.push({ type: 'MachineConditionChanged', data: { ...base, condition: 'NEEDS_INTERVENTION', status: true, reason: `${active.operation} failed at ${c.stage}: ${c.error}` } });
         return withDerived(s, events);
       }
+      case 'AssignInstance': {
+        requireRegistered(s, c.id);
+        if (s.instance?.instanceId === c.instanceId) return [];
+        if (s.instance) throw new ConflictError(`machine ${c.id} already has instance ${s.instance.instanceId}`, { machineId: c.id });
+        const why = notAllocatable(s);
+        if (why) throw new FailedPreconditionError(`machine ${c.id} is not allocatable: ${why}`, { machineId: c.id });
+        return withDerived(s, [{ type: 'MachineAssigned', data: { id: c.id, instanceId: c.instanceId, tenantId: c.tenantId, at: c.at, ...pendingDerived } }]);
+      }
+      case 'UnassignInstance': {
+        requireRegistered(s, c.id);
+        if (s.instance?.instanceId !== c.instanceId) return [];
+        return withDerived(s, [{ type: 'MachineUnassigned', data: { id: c.id, instanceId: c.instanceId, tenantId: s.instance.tenantId, at: c.at, ...pendingDerived } }]);
+      }
       case 'CancelOperation': {
         const active = requireActive(s, c.operationId);
         const base = { id: c.id, at: c.at, ...pendingDerived };
@@ -234,6 +263,10 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       }
       case 'MachinePhaseChanged':
         return { ...s, phase: e.data.to };
+      case 'MachineAssigned':
+        return { ...s, instance: { instanceId: e.data.instanceId, tenantId: e.data.tenantId } };
+      case 'MachineUnassigned':
+        return { ...s, instance: null };
       case 'MachineConditionChanged':
         return { ...s, conditions: { ...s.conditions, [e.data.condition]: { type: e.data.condition, status: e.data.status, reason: e.data.reason, since: e.data.at } } };
       default:
