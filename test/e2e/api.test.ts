@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema } from 'graphql';
 import { collect, gql, wsClient } from '../support/api-client';
-import { freePort, ServerProcess, startServer, waitFor } from '../support/server-process';
+import { freePort, ServerProcess, startReadyServer, startServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 const MACHINE = 'id phase effectiveState allocatable hypervisor labels revision capacity { cpuCores memoryGiB }';
@@ -13,9 +13,7 @@ describe('GraphQL API over HTTP and WebSocket', () => {
   let port: number;
 
   beforeAll(async () => {
-    port = await freePort();
-    server = startServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn' }, port);
-    await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'readiness');
+    ({ server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn' }));
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { collect, gql, wsClient } from '../support/api-client';
-import { freePort, ServerProcess, startServer, waitFor } from '../support/server-process';
+import { freePort, ServerProcess, startReadyServer, startServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 const INSTANCE = 'id tenantId machineId status provisioningStatus issue { category summary details } releasedAt';
@@ -23,9 +23,7 @@ describe('instances and tenant isolation', () => {
     gql(port, `mutation($i: ReleaseInstanceInput!) { releaseInstance(input: $i) { ${INSTANCE} } }`, { i: { id, issue } }, k);
 
   beforeAll(async () => {
-    port = await freePort();
-    server = startServer({ DATA_DIR: data(), LOG_LEVEL: 'warn', OPERATIONS_STAGE_DELAY_MS: '5' }, port);
-    await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'readiness');
+    ({ server, port } = await startReadyServer({ DATA_DIR: data(), LOG_LEVEL: 'warn', OPERATIONS_STAGE_DELAY_MS: '5' }));
     acme = await key('acme');
     globex = await key('globex');
   });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { collect, gql, wsClient } from '../support/api-client';
-import { freePort, ServerProcess, startServer, waitFor } from '../support/server-process';
+import { freePort, ServerProcess, startReadyServer, startServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 const ENV = { LOG_LEVEL: 'warn', OPERATIONS_STAGE_DELAY_MS: '5', OPERATIONS_RETRY_BACKOFF_MS: '30', OPERATIONS_MAX_ATTEMPTS: '3' };
@@ -35,9 +35,7 @@ describe('machines and lifecycle operations', () => {
   const data = () => join(dir.path, 'data');
 
   beforeAll(async () => {
-    port = await freePort();
-    server = startServer({ DATA_DIR: data(), ...ENV }, port);
-    await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'readiness');
+    ({ server, port } = await startReadyServer({ DATA_DIR: data(), ...ENV }));
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');

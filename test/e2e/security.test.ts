@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { collect, gql, gqlResponse, wsClient } from '../support/api-client';
-import { freePort, ServerProcess, startServer, TEST_ADMIN_KEY, waitFor } from '../support/server-process';
+import { freePort, ServerProcess, startReadyServer, startServer, TEST_ADMIN_KEY, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 type Role = 'TENANT' | 'REPAIR_TENANT' | 'OPERATOR' | 'AUDITOR' | 'ADMIN';
@@ -70,9 +70,7 @@ describe('security', () => {
   let tenant2: string;
 
   beforeAll(async () => {
-    port = await freePort();
-    server = startServer({ DATA_DIR: join(dir.path, 'main'), LOG_LEVEL: 'info' }, port);
-    await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'readiness');
+    ({ server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'main'), LOG_LEVEL: 'info' }));
     keys.ADMIN = TEST_ADMIN_KEY;
     keys.TENANT = await createKey(port, 'TENANT', 't1');
     tenant2 = await createKey(port, 'TENANT', 't2');

@@ -49,3 +49,11 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** Starts a server on a free port and waits until /readyz answers 200. */
+export async function startReadyServer(env: Record<string, string>): Promise<{ server: ServerProcess; port: number }> {
+  const port = await freePort();
+  const server = startServer(env, port);
+  await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'readiness');
+  return { server, port };
+}
