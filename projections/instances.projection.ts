@@ -22,6 +22,7 @@ export const instancesProjection: Projection = {
             id: d.id,
             tenantId: d.tenantId,
             machineId: d.machineId,
+            purpose: d.purpose ?? 'TENANT',
             status: 'READY',
             provisioningStatus: 'READY',
             errorMessage: null,
@@ -32,6 +33,10 @@ export const instancesProjection: Projection = {
           },
         },
       ];
+    },
+    InstanceLabelsChanged: (e) => {
+      const d = e.data as Data<'InstanceLabelsChanged'>;
+      return [{ op: 'updateOne', collection: 'instances', filter: { _id: d.id }, update: { $set: { labels: d.labels } } }];
     },
     InstanceReleased: (e) => {
       const d = e.data as Data<'InstanceReleased'>;

@@ -17,7 +17,7 @@ const update = (id: string, $set: Record<string, unknown>): Change => ({ op: 'up
 /** `machines`: one document per machine, as operators and tenants read it. Derived fields come from the events. */
 export const machinesProjection: Projection = {
   name: 'machines',
-  version: 3,
+  version: 4,
   collections: {
     machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
@@ -83,6 +83,18 @@ export const machinesProjection: Projection = {
     MachineUnassigned: (e) => {
       const d = e.data as Data<'MachineUnassigned'>;
       return [update(d.id, { instance: null, tenantId: null, ...derived(d, e.revision) })];
+    },
+    HealthOverrideAdded: (e) => {
+      const d = e.data as Data<'HealthOverrideAdded'>;
+      const { id, at, effectiveState: _e, allocatable: _a, ...o } = d;
+      return [
+        { op: 'updateOne', collection: 'machines', filter: { _id: id }, update: { $pull: { healthOverrides: { source: o.source } } } },
+        { op: 'updateOne', collection: 'machines', filter: { _id: id }, update: { $push: { healthOverrides: { ...o, addedAt: at } }, $set: derived(d, e.revision) } },
+      ];
+    },
+    HealthOverrideRemoved: (e) => {
+      const d = e.data as Data<'HealthOverrideRemoved'>;
+      return [{ op: 'updateOne', collection: 'machines', filter: { _id: d.id }, update: { $pull: { healthOverrides: { source: d.source } }, $set: derived(d, e.revision) } }];
     },
     MachineConditionChanged: (e) => {
       const d = e.data as Data<'MachineConditionChanged'>;

@@ -1,12 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { ALL_PROJECTIONS } from '../../projections';
-import { ALL_SAGAS } from '../../sagas';
+import { sagasFor } from '../../sagas';
 import { AppConfig } from '../config/config';
 import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
+import { HealthModule } from '../health/health.module';
 import { InstancesModule } from '../instances/instances.module';
 import { MachinesModule } from '../machines/machines.module';
 import { MessagingModule } from '../messaging/messaging.module';
@@ -35,11 +36,12 @@ export class AppModule {
         LoggerModule.forRoot(loggerParams(config)),
         EventStoreModule,
         ReadStoreModule,
-        MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? ALL_SAGAS),
+        MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? sagasFor(config)),
         AccessModule,
         MachinesModule,
         OperationsModule,
         InstancesModule,
+        HealthModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController],

@@ -1,5 +1,5 @@
 import { Decider, DomainEvent } from '../messaging/decider';
-import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
+import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 
 export type IssueCategory = 'HARDWARE' | 'NETWORK' | 'PERFORMANCE' | 'OTHER';
 export interface Issue {
@@ -8,18 +8,26 @@ export interface Issue {
   details: string | null;
 }
 
+export type Purpose = 'TENANT' | 'REPAIR';
+type Labels = Record<string, string>;
+
 export type InstanceCommand =
-  | { type: 'CreateInstance'; id: string; tenantId: string; machineId: string; labels: Record<string, string>; at: string }
+  | { type: 'CreateInstance'; id: string; tenantId: string; machineId: string; purpose: Purpose; labels: Labels; at: string }
+  | { type: 'SetInstanceLabels'; id: string; labels: Labels; at: string }
   | { type: 'ReleaseInstance'; id: string; issue: Issue | null; at: string };
 
 export type InstanceEvent =
-  | DomainEvent<'InstanceAllocated', { id: string; tenantId: string; machineId: string; labels: Record<string, string>; at: string }>
-  | DomainEvent<'InstanceReleased', { id: string; tenantId: string; machineId: string; issue: Issue | null; at: string }>;
+  | DomainEvent<'InstanceAllocated', { id: string; tenantId: string; machineId: string; purpose?: Purpose; labels: Labels; at: string }>
+  | DomainEvent<'InstanceLabelsChanged', { id: string; labels: Labels; at: string }>
+  | DomainEvent<'InstanceReleased', { id: string; tenantId: string; machineId: string; purpose?: Purpose; labels?: Labels; issue: Issue | null; at: string }>
+  | DomainEvent<'IssueReported', { id: string; tenantId: string; machineId: string; purpose: Purpose; issue: Issue; at: string }>;
 
 export interface InstanceState {
   exists: boolean;
   tenantId: string | null;
   machineId: string | null;
+  purpose: Purpose;
+  labels: Labels;
   released: boolean;
 }
 
@@ -36,7 +44,7 @@ function checkIssue(issue: Issue): void {
 /** An instance: a tenant's use of one machine, from allocation to release. Releasing twice is a no-op. */
 export const instanceDecider: Decider<InstanceCommand, InstanceEvent, InstanceState> = {
   category: 'instance',
-  initialState: { exists: false, tenantId: null, machineId: null, released: false },
+  initialState: { exists: false, tenantId: null, machineId: null, purpose: 'TENANT', labels: {}, released: false },
   decide(c, s) {
     switch (c.type) {
       case 'CreateInstance': {
@@ -51,14 +59,28 @@ export const instanceDecider: Decider<InstanceCommand, InstanceEvent, InstanceSt
         if (!s.exists) throw new NotFoundError(`instance ${c.id} not found`, { instanceId: c.id });
         if (s.released) return []; // idempotent, even when an issue comes with the retry
         if (c.issue) checkIssue(c.issue);
-        return [{ type: 'InstanceReleased', data: { id: c.id, tenantId: s.tenantId!, machineId: s.machineId!, issue: c.issue, at: c.at } }];
+        const base = { id: c.id, tenantId: s.tenantId!, machineId: s.machineId!, purpose: s.purpose, at: c.at };
+        const events: InstanceEvent[] = [{ type: 'InstanceReleased', data: { ...base, labels: s.labels, issue: c.issue } }];
+        if (c.issue) events.push({ type: 'IssueReported', data: { ...base, issue: c.issue } });
+        return events;
+      }
+      case 'SetInstanceLabels': {
+        if (!s.exists) throw new NotFoundError(`instance ${c.id} not found`, { instanceId: c.id });
+        if (s.released) throw new FailedPreconditionError(`instance ${c.id} is RELEASED`, { instanceId: c.id });
+        for (const [k, v] of Object.entries(c.labels)) {
+          if (!/^[A-Za-z0-9_.\/-]{1,63}$/.test(k)) throw new BadInputError(`labels.${k}`, 'a label key is 1-63 letters, digits, _ . / -');
+          if (typeof v !== 'string' || v.length > 1024) throw new BadInputError(`labels.${k}`, 'a label value is a string of at most 1024 characters');
+        }
+        return [{ type: 'InstanceLabelsChanged', data: { id: c.id, labels: { ...s.labels, ...c.labels }, at: c.at } }];
       }
     }
   },
   evolve(s, e) {
     switch (e.type) {
       case 'InstanceAllocated':
-        return { exists: true, tenantId: e.data.tenantId, machineId: e.data.machineId, released: false };
+        return { exists: true, tenantId: e.data.tenantId, machineId: e.data.machineId, purpose: e.data.purpose ?? 'TENANT', labels: e.data.labels, released: false };
+      case 'InstanceLabelsChanged':
+        return { ...s, labels: e.data.labels };
       case 'InstanceReleased':
         return { ...s, released: true };
       default:

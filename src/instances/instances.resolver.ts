@@ -5,18 +5,21 @@ import type { Principal } from '../access/principal';
 import { commandContext, GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
 import { machineDecider, machineStream } from '../machines/machine.decider';
+import { repairTenantOf } from '../machines/machine.visibility';
 import { DecideCommand } from '../messaging/decide.command';
 import { ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { Filter } from '../read-store/read-store.port';
 import { instanceDecider, instanceStream } from './instance.decider';
 import { AllocateInstanceInput, Instance, InstanceFilter, ReleaseInstanceInput } from './instance.types';
+import { InstancesService } from './instances.service';
 
 const INSTANCE_ID_NAMESPACE = '3d9a2c1e-6f4b-4e8a-b7c2-9e1f5a7d3c60';
 
 /** Which instances a caller may see: a tenant only its own; operators, auditors and admins all. */
 function visibleInstances(p: Principal | null): Filter {
   if (p?.role === 'TENANT') return { tenantId: p.tenantId };
+  if (p?.role === 'REPAIR_TENANT') return { tenantId: repairTenantOf(p) };
   if (p && ['OPERATOR', 'AUDITOR', 'ADMIN'].includes(p.role)) return {};
   return { _id: { $in: [] } };
 }
@@ -26,6 +29,7 @@ export class InstancesResolver {
   constructor(
     private readonly bus: CommandBus,
     private readonly read: ProjectionsService,
+    private readonly lifecycle: InstancesService,
   ) {}
 
   @Allow('TENANT')
@@ -35,47 +39,32 @@ export class InstancesResolver {
     const instanceId = uuidv5(`${tenantId}/${input.requestId}`, INSTANCE_ID_NAMESPACE);
     const existing = await this.read.findOne('instances', { _id: instanceId });
     if (existing) return existing as unknown as Instance; // the same request again
-    const context = commandContext(ctx, input.requestId);
     const candidates = input.machineId
       ? [input.machineId]
       : (await this.read.find('machines', { allocatable: true }, { sort: { _id: 1 }, limit: 25 })).map((m) => m._id);
-    let machineId: string | null = null;
     for (const candidate of candidates) {
       try {
         // The machine's own stream decides: two allocations can never both take it.
-        await this.bus.execute(
-          new DecideCommand(machineDecider, machineStream(candidate), { type: 'AssignInstance', id: candidate, instanceId, tenantId, at: context.issuedAt }, { ...context, requestId: null }),
-        );
-        machineId = candidate;
-        break;
+        await this.lifecycle.createOn(ctx, candidate, instanceId, tenantId, 'TENANT', input.requestId);
+        return this.instance(instanceId, ctx);
       } catch (err) {
         const taken = err instanceof FailedPreconditionError || err instanceof ConflictError;
         if (!taken || input.machineId) throw err instanceof NotFoundError ? new NotFoundError(`machine ${candidate} not found`) : err;
       }
     }
-    if (!machineId) throw new FailedPreconditionError('no allocatable machine is free now');
-    const outcome = await this.bus.execute(
-      new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'CreateInstance', id: instanceId, tenantId, machineId, labels: {}, at: context.issuedAt }, context),
-    );
-    await this.read.waitFor(['instances', 'machines'], outcome.position);
-    return this.instance(instanceId, ctx);
+    throw new FailedPreconditionError('no allocatable machine is free now');
   }
 
-  @Allow('TENANT', 'OPERATOR', 'ADMIN')
+  @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'ADMIN')
   @Mutation(() => Instance, { description: 'Ends an instance; releasing again changes nothing, even with an issue.' })
   async releaseInstance(@Args('input') input: ReleaseInstanceInput, @Context() ctx: GqlContext): Promise<Instance> {
     const instance = await this.instance(input.id, ctx);
-    const context = commandContext(ctx, input.requestId);
     const issue = input.issue ? { category: input.issue.category, summary: input.issue.summary, details: input.issue.details ?? null } : null;
-    const released = await this.bus.execute(new DecideCommand(instanceDecider, instanceStream(input.id), { type: 'ReleaseInstance', id: input.id, issue, at: context.issuedAt }, context));
-    const freed = await this.bus.execute(
-      new DecideCommand(machineDecider, machineStream(instance.machineId), { type: 'UnassignInstance', id: instance.machineId, instanceId: input.id, at: context.issuedAt }, { ...context, requestId: null }),
-    );
-    await this.read.waitFor(['instances', 'machines'], Math.max(released.position, freed.position));
+    await this.lifecycle.release(ctx, input.id, instance.machineId, issue, input.requestId ?? null);
     return this.instance(input.id, ctx);
   }
 
-  @Allow('TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
+  @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
   @Query(() => Instance)
   async instance(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext): Promise<Instance> {
     const doc = await this.read.findOne('instances', { _id: id, ...visibleInstances(ctx.principal) });
@@ -83,7 +72,7 @@ export class InstancesResolver {
     return doc as unknown as Instance;
   }
 
-  @Allow('TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
+  @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
   @Query(() => [Instance], { description: 'A tenant sees its own instances only.' })
   async instances(@Args('filter', { type: () => InstanceFilter, nullable: true }) f: InstanceFilter | null, @Context() ctx: GqlContext): Promise<Instance[]> {
     // Another tenant's instances do not exist for a tenant: filtering by its id finds nothing.

@@ -1,5 +1,6 @@
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
+import { HealthOverride, issueMessage, OverrideTemplate, preventsAllocation, REPAIR_REQUEST, TEMPLATES, TENANT_REPORTED_ISSUE } from '../health/overrides';
 import { Condition, ConditionType, EffectiveState, effectiveState } from './machine.rules';
 
 export type MachinePhase = 'FACTORY_READY' | 'READY' | 'MAINTENANCE';
@@ -35,8 +36,17 @@ export type MachineCommand =
   | { type: 'CompleteStage'; id: string; operationId: string; stage: string; log: string[]; at: string }
   | { type: 'FailStageAttempt'; id: string; operationId: string; stage: string; attempt: number; error: string; log: string[]; willRetry: boolean; at: string }
   | { type: 'CancelOperation'; id: string; operationId: string; reason: string | null; at: string }
-  | { type: 'AssignInstance'; id: string; instanceId: string; tenantId: string; at: string }
-  | { type: 'UnassignInstance'; id: string; instanceId: string; at: string };
+  | { type: 'AssignInstance'; id: string; instanceId: string; tenantId: string; purpose: InstancePurpose; at: string }
+  | { type: 'UnassignInstance'; id: string; instanceId: string; issue: ReportedIssue | null; at: string }
+  | { type: 'AddHealthOverride'; id: string; template: OverrideTemplate; message: string; issue: HealthOverride['issue']; by: string; at: string }
+  | { type: 'RemoveHealthOverride'; id: string; source: string; reason: string; by: string; at: string };
+
+export type InstancePurpose = 'TENANT' | 'REPAIR';
+export interface ReportedIssue {
+  category: string;
+  summary: string;
+  details: string | null;
+}
 
 /** What the server derives from the state after each change: recorded in the event so the log says what it said. */
 export type Derived = {
@@ -57,8 +67,10 @@ export type MachineEvent =
   | Ev<'OperationCanceled', { operationId: string; operation: OperationType; reason: string | null } & Derived>
   | Ev<'MachinePhaseChanged', { from: MachinePhase; to: MachinePhase } & Derived>
   | Ev<'MachineConditionChanged', { condition: ConditionType; status: boolean; reason: string | null } & Derived>
-  | Ev<'MachineAssigned', { instanceId: string; tenantId: string } & Derived>
-  | Ev<'MachineUnassigned', { instanceId: string; tenantId: string } & Derived>;
+  | Ev<'MachineAssigned', { instanceId: string; tenantId: string; purpose?: InstancePurpose } & Derived>
+  | Ev<'MachineUnassigned', { instanceId: string; tenantId: string } & Derived>
+  | Ev<'HealthOverrideAdded', Omit<HealthOverride, 'addedAt'> & Derived>
+  | Ev<'HealthOverrideRemoved', { source: string; reason: string; removedBy: string } & Derived>;
 
 export interface ActiveOperation {
   operationId: string;
@@ -77,7 +89,9 @@ export interface MachineState {
   conditions: Partial<Record<ConditionType, Condition>>;
   active: ActiveOperation | null;
   /** The instance on this machine, and its tenant. */
-  instance: { instanceId: string; tenantId: string } | null;
+  instance: { instanceId: string; tenantId: string; purpose: InstancePurpose } | null;
+  /** Health overrides, by source. */
+  overrides: Record<string, HealthOverride>;
   /** Every operation ever requested on this machine, by id: its type and how it ended. */
   operations: Record<string, { operation: OperationType; outcome: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' }>;
 }
@@ -97,7 +111,15 @@ function checkLabels(labels: Labels): void {
 export function derive(s: MachineState): Derived {
   const conditions = Object.values(s.conditions) as Condition[];
   const state = effectiveState(s.phase ?? 'FACTORY_READY', conditions, s.active !== null);
-  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' && s.instance === null };
+  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' && s.instance === null && !preventsAllocation(s.overrides) };
+}
+
+function overrideAdded(id: string, template: OverrideTemplate, message: string, issue: HealthOverride['issue'], by: string, at: string): MachineEvent {
+  const t = TEMPLATES[template];
+  return {
+    type: 'HealthOverrideAdded',
+    data: { id, source: t.source, template, classifications: [...t.classifications], message, issue, addedBy: by, at, ...pendingDerived },
+  };
 }
 
 /** Why a machine cannot take an instance now, or null when it can. */
@@ -107,6 +129,8 @@ export function notAllocatable(s: MachineState): string | null {
   if (s.instance) return `it has instance ${s.instance.instanceId}`;
   const state = derive(s).effectiveState;
   if (state !== 'IDLE') return `it is ${state}`;
+  const blocking = Object.values(s.overrides).filter((o) => o.classifications.includes('PREVENT_ALLOCATIONS'));
+  if (blocking.length) return `health override ${blocking.map((o) => o.source).join(', ')} prevents allocations`;
   return null;
 }
 
@@ -136,7 +160,7 @@ const pendingDerived: Derived = { effectiveState: 'NEW', allocatable: false };
 
 export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState> = {
   category: 'machine',
-  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, operations: {} },
+  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, overrides: {}, operations: {} },
 
   decide(c, s) {
     switch (c.type) {
@@ -221,14 +245,36 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
         requireRegistered(s, c.id);
         if (s.instance?.instanceId === c.instanceId) return [];
         if (s.instance) throw new ConflictError(`machine ${c.id} already has instance ${s.instance.instanceId}`, { machineId: c.id });
-        const why = notAllocatable(s);
-        if (why) throw new FailedPreconditionError(`machine ${c.id} is not allocatable: ${why}`, { machineId: c.id });
-        return withDerived(s, [{ type: 'MachineAssigned', data: { id: c.id, instanceId: c.instanceId, tenantId: c.tenantId, at: c.at, ...pendingDerived } }]);
+        if (c.purpose === 'REPAIR') {
+          // A repair tenant takes exactly the machines that carry repair-request, whatever else blocks allocation.
+          if (!s.overrides[REPAIR_REQUEST]) throw new FailedPreconditionError(`machine ${c.id} carries no ${REPAIR_REQUEST}`, { machineId: c.id });
+          if (s.active) throw new FailedPreconditionError(`machine ${c.id} has active operation ${s.active.operationId}`, { machineId: c.id });
+        } else {
+          const why = notAllocatable(s);
+          if (why) throw new FailedPreconditionError(`machine ${c.id} is not allocatable: ${why}`, { machineId: c.id });
+        }
+        return withDerived(s, [{ type: 'MachineAssigned', data: { id: c.id, instanceId: c.instanceId, tenantId: c.tenantId, purpose: c.purpose, at: c.at, ...pendingDerived } }]);
       }
       case 'UnassignInstance': {
         requireRegistered(s, c.id);
         if (s.instance?.instanceId !== c.instanceId) return [];
-        return withDerived(s, [{ type: 'MachineUnassigned', data: { id: c.id, instanceId: c.instanceId, tenantId: s.instance.tenantId, at: c.at, ...pendingDerived } }]);
+        const events: MachineEvent[] = [{ type: 'MachineUnassigned', data: { id: c.id, instanceId: c.instanceId, tenantId: s.instance.tenantId, at: c.at, ...pendingDerived } }];
+        // A tenant's issue report blocks the machine in the same append that frees it: no window in which it is allocatable.
+        if (c.issue && s.instance.purpose === 'TENANT') {
+          events.push(overrideAdded(c.id, 'TENANT_REPORTED_ISSUE', issueMessage(c.issue, s.instance.tenantId), { ...c.issue, tenantId: s.instance.tenantId }, `tenant:${s.instance.tenantId}`, c.at));
+        }
+        return withDerived(s, events);
+      }
+      case 'AddHealthOverride': {
+        requireRegistered(s, c.id);
+        if (!TEMPLATES[c.template]) throw new BadInputError('template', 'is not a known override template');
+        if (!c.message.trim()) throw new BadInputError('message', 'is required');
+        return withDerived(s, [overrideAdded(c.id, c.template, c.message, c.issue, c.by, c.at)]);
+      }
+      case 'RemoveHealthOverride': {
+        requireRegistered(s, c.id);
+        if (!s.overrides[c.source]) return [];
+        return withDerived(s, [{ type: 'HealthOverrideRemoved', data: { id: c.id, source: c.source, reason: c.reason, removedBy: c.by, at: c.at, ...pendingDerived } }]);
       }
       case 'CancelOperation': {
         const active = requireActive(s, c.operationId);
@@ -264,7 +310,15 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       case 'MachinePhaseChanged':
         return { ...s, phase: e.data.to };
       case 'MachineAssigned':
-        return { ...s, instance: { instanceId: e.data.instanceId, tenantId: e.data.tenantId } };
+        return { ...s, instance: { instanceId: e.data.instanceId, tenantId: e.data.tenantId, purpose: e.data.purpose ?? 'TENANT' } };
+      case 'HealthOverrideAdded': {
+        const { id: _id, at, effectiveState: _e, allocatable: _a, ...o } = e.data;
+        return { ...s, overrides: { ...s.overrides, [o.source]: { ...o, addedAt: at } } };
+      }
+      case 'HealthOverrideRemoved': {
+        const { [e.data.source]: _gone, ...rest } = s.overrides;
+        return { ...s, overrides: rest };
+      }
       case 'MachineUnassigned':
         return { ...s, instance: null };
       case 'MachineConditionChanged':

@@ -60,12 +60,32 @@ export class Capacity {
 }
 
 @ObjectType()
+export class HealthOverrideIssue {
+  @Field() category!: string;
+  @Field() summary!: string;
+  @Field(() => String, { nullable: true }) details!: string | null;
+  @Field(() => String, { nullable: true }) tenantId!: string | null;
+}
+
+@ObjectType()
+export class HealthOverride {
+  @Field() source!: string;
+  @Field() template!: string;
+  @Field(() => [String]) classifications!: string[];
+  @Field() message!: string;
+  @Field(() => HealthOverrideIssue, { nullable: true }) issue!: HealthOverrideIssue | null;
+  @Field() addedBy!: string;
+  @Field(() => GraphQLDateTime) addedAt!: string;
+}
+
+@ObjectType()
 export class Machine {
   @Field(() => ID) id!: string;
   @Field(() => MachinePhaseEnum) phase!: MachinePhaseEnum;
   @Field(() => EffectiveStateEnum) effectiveState!: EffectiveStateEnum;
   @Field(() => [Condition]) conditions!: Condition[];
   @Field(() => GraphQLJSON) labels!: Record<string, string>;
+  @Field(() => [HealthOverride]) healthOverrides!: HealthOverride[];
   @Field() allocatable!: boolean;
   @Field(() => ID, { nullable: true }) instance!: string | null;
   @Field(() => ID, { nullable: true }) activeOperation!: string | null;

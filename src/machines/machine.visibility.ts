@@ -10,11 +10,16 @@ import type { Doc, Filter } from '../read-store/read-store.port';
 export function visibleMachines(p: Principal | null): Filter {
   if (!p) return { _id: { $in: [] } };
   if (p.role === 'TENANT') return { tenantId: p.tenantId };
-  if (p.role === 'REPAIR_TENANT') return { 'healthOverrides.source': 'repair-request' };
+  if (p.role === 'REPAIR_TENANT') return { $or: [{ 'healthOverrides.source': 'repair-request' }, { tenantId: repairTenantOf(p) }] };
   return {};
 }
 
 /** The same rule, for a document already in hand (subscriptions). */
 export function canSee(p: Principal | null, machine: Doc): boolean {
   return new Query(visibleMachines(p)).test(machine);
+}
+
+/** The tenant id a repair tenant's instances carry. */
+export function repairTenantOf(p: Principal): string {
+  return `repair:${p.keyId}`;
 }

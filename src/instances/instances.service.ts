@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { commandContext, GqlContext } from '../graphql/request-context';
+import { InstancePurpose, machineDecider, machineStream } from '../machines/machine.decider';
+import { DecideCommand } from '../messaging/decide.command';
+import { ProjectionsService } from '../messaging/projections.service';
+import { Issue, instanceDecider, instanceStream } from './instance.decider';
+
+/** Creating and releasing instances: two streams (the machine's, the instance's), each step idempotent. */
+@Injectable()
+export class InstancesService {
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ProjectionsService,
+  ) {}
+
+  /** Takes the machine (decided by the machine's stream), then records the instance. */
+  async createOn(ctx: GqlContext, machineId: string, instanceId: string, tenantId: string, purpose: InstancePurpose, requestId: string | null): Promise<number> {
+    const context = commandContext(ctx, requestId);
+    await this.bus.execute(
+      new DecideCommand(machineDecider, machineStream(machineId), { type: 'AssignInstance', id: machineId, instanceId, tenantId, purpose, at: context.issuedAt }, { ...context, requestId: null }),
+    );
+    const outcome = await this.bus.execute(
+      new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'CreateInstance', id: instanceId, tenantId, machineId, purpose, labels: {}, at: context.issuedAt }, context),
+    );
+    await this.read.waitFor(['instances', 'machines'], outcome.position);
+    return outcome.position;
+  }
+
+  /** Ends the instance, then frees the machine (with a tenant's issue, blocking it in the same append). */
+  async release(ctx: GqlContext, instanceId: string, machineId: string, issue: Issue | null, requestId: string | null): Promise<void> {
+    const context = commandContext(ctx, requestId);
+    const released = await this.bus.execute(new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'ReleaseInstance', id: instanceId, issue, at: context.issuedAt }, context));
+    const freed = await this.bus.execute(
+      new DecideCommand(machineDecider, machineStream(machineId), { type: 'UnassignInstance', id: machineId, instanceId, issue, at: context.issuedAt }, { ...context, requestId: null }),
+    );
+    await this.read.waitFor(['instances', 'machines'], Math.max(released.position, freed.position));
+  }
+
+  async setLabels(ctx: GqlContext, instanceId: string, labels: Record<string, string>): Promise<void> {
+    const context = commandContext(ctx);
+    const outcome = await this.bus.execute(new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'SetInstanceLabels', id: instanceId, labels, at: context.issuedAt }, context));
+    await this.read.waitFor(['instances'], outcome.position);
+  }
+}
