@@ -17,7 +17,7 @@ const update = (id: string, $set: Record<string, unknown>): Change => ({ op: 'up
 /** `machines`: one document per machine, as operators and tenants read it. Derived fields come from the events. */
 export const machinesProjection: Projection = {
   name: 'machines',
-  version: 4,
+  version: 5,
   collections: {
     machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
@@ -45,6 +45,9 @@ export const machinesProjection: Projection = {
             instance: null,
             tenantId: null,
             activeOperation: null,
+            repairCycles: 0,
+            repeatIssuesAfterRepair: 0,
+            lastCompletedRepairAt: null,
             revision: e.revision,
             registeredAt: d.at,
             updatedAt: d.at,
@@ -95,6 +98,14 @@ export const machinesProjection: Projection = {
     HealthOverrideRemoved: (e) => {
       const d = e.data as Data<'HealthOverrideRemoved'>;
       return [{ op: 'updateOne', collection: 'machines', filter: { _id: d.id }, update: { $pull: { healthOverrides: { source: d.source } }, $set: derived(d, e.revision) } }];
+    },
+    RepairOutcomeRecorded: (e) => {
+      const d = e.data as Data<'RepairOutcomeRecorded'>;
+      return [update(d.id, { repairCycles: d.cycle, ...(d.completed ? { lastCompletedRepairAt: d.at } : {}), revision: e.revision, updatedAt: d.at })];
+    },
+    RepeatIssueAfterRepair: (e) => {
+      const d = e.data as Data<'RepeatIssueAfterRepair'>;
+      return [update(d.id, { repeatIssuesAfterRepair: d.count, revision: e.revision, updatedAt: d.at })];
     },
     MachineConditionChanged: (e) => {
       const d = e.data as Data<'MachineConditionChanged'>;

@@ -52,7 +52,10 @@ export function repairWorkflowSaga(autoRepairEnabled: () => boolean): Saga {
             by: BY,
             at,
           });
-        const commands = [remove(REPAIR_REQUEST, `repair ended: repair_status=${status ?? '(none)'}`)];
+        const commands = [
+          command('outcome', d.machineId, { type: 'RecordRepairOutcome', id: d.machineId, repairStatus: status ?? null, completed: completed && !d.issue, at }),
+          remove(REPAIR_REQUEST, `repair ended: repair_status=${status ?? '(none)'}`),
+        ];
         if (completed && !d.issue) commands.push(remove(TENANT_REPORTED_ISSUE, 'repair completed'));
         else if (completed && d.issue) commands.push(report(d.issue));
         else {

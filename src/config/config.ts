@@ -148,6 +148,16 @@ class OperationsConfig {
 class AutoMachineRepairConfig {
   @IsBoolean({ message: 'must be true or false' })
   enabled = true;
+
+  /** An issue reported within this many hours of a completed repair counts as a repeat. */
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be at least 0' })
+  repeat_window_hours = 168;
+
+  /** More repeats than this take the machine out for repair (OUT_FOR_REPAIR) and stop automatic repair. */
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be at least 0' })
+  max_repeats = 2;
 }
 
 class LogConfig {
@@ -190,6 +200,7 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['EVENTSTORE_GROUP_COMMIT', 'event_store.group_commit', 'bool'],
   ['MONGODB_URI', 'read_store.mongodb_uri', 'string'],
   ['AUTO_MACHINE_REPAIR_ENABLED', 'auto_machine_repair_plugin.enabled', 'bool'],
+  ['AUTO_MACHINE_REPAIR_MAX_REPEATS', 'auto_machine_repair_plugin.max_repeats', 'int'],
   ['LOG_LEVEL', 'log.level', 'string'],
   ['PROJECTION_BATCH_SIZE', 'projections.batch_size', 'int'],
   ['PROJECTION_MAX_WAIT_MS', 'projections.max_wait_ms', 'int'],

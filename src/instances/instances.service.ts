@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
+import { AppConfig } from '../config/config';
 import { commandContext, GqlContext } from '../graphql/request-context';
 import { InstancePurpose, machineDecider, machineStream } from '../machines/machine.decider';
 import { DecideCommand } from '../messaging/decide.command';
@@ -12,6 +13,7 @@ export class InstancesService {
   constructor(
     private readonly bus: CommandBus,
     private readonly read: ProjectionsService,
+    private readonly config: AppConfig,
   ) {}
 
   /** Takes the machine (decided by the machine's stream), then records the instance. */
@@ -32,7 +34,14 @@ export class InstancesService {
     const context = commandContext(ctx, requestId);
     const released = await this.bus.execute(new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'ReleaseInstance', id: instanceId, issue, at: context.issuedAt }, context));
     const freed = await this.bus.execute(
-      new DecideCommand(machineDecider, machineStream(machineId), { type: 'UnassignInstance', id: machineId, instanceId, issue, at: context.issuedAt }, { ...context, requestId: null }),
+      new DecideCommand(machineDecider, machineStream(machineId), {
+        type: 'UnassignInstance',
+        id: machineId,
+        instanceId,
+        issue,
+        repeatPolicy: { windowMs: this.config.auto_machine_repair_plugin.repeat_window_hours * 3_600_000, maxRepeats: this.config.auto_machine_repair_plugin.max_repeats },
+        at: context.issuedAt,
+      }, { ...context, requestId: null }),
     );
     await this.read.waitFor(['instances', 'machines'], Math.max(released.position, freed.position));
   }

@@ -37,11 +37,17 @@ export type MachineCommand =
   | { type: 'FailStageAttempt'; id: string; operationId: string; stage: string; attempt: number; error: string; log: string[]; willRetry: boolean; at: string }
   | { type: 'CancelOperation'; id: string; operationId: string; reason: string | null; at: string }
   | { type: 'AssignInstance'; id: string; instanceId: string; tenantId: string; purpose: InstancePurpose; at: string }
-  | { type: 'UnassignInstance'; id: string; instanceId: string; issue: ReportedIssue | null; at: string }
+  | { type: 'UnassignInstance'; id: string; instanceId: string; issue: ReportedIssue | null; repeatPolicy?: RepeatPolicy; at: string }
+  | { type: 'RecordRepairOutcome'; id: string; repairStatus: string | null; completed: boolean; at: string }
   | { type: 'AddHealthOverride'; id: string; template: OverrideTemplate; message: string; issue: HealthOverride['issue']; by: string; at: string }
   | { type: 'RemoveHealthOverride'; id: string; source: string; reason: string; by: string; at: string };
 
 export type InstancePurpose = 'TENANT' | 'REPAIR';
+/** A machine that comes back with a new issue within `windowMs` of a completed repair more than `maxRepeats` times is out for repair. */
+export interface RepeatPolicy {
+  windowMs: number;
+  maxRepeats: number;
+}
 export interface ReportedIssue {
   category: string;
   summary: string;
@@ -70,7 +76,9 @@ export type MachineEvent =
   | Ev<'MachineAssigned', { instanceId: string; tenantId: string; purpose?: InstancePurpose } & Derived>
   | Ev<'MachineUnassigned', { instanceId: string; tenantId: string } & Derived>
   | Ev<'HealthOverrideAdded', Omit<HealthOverride, 'addedAt'> & Derived>
-  | Ev<'HealthOverrideRemoved', { source: string; reason: string; removedBy: string } & Derived>;
+  | Ev<'HealthOverrideRemoved', { source: string; reason: string; removedBy: string } & Derived>
+  | Ev<'RepairOutcomeRecorded', { repairStatus: string | null; completed: boolean; cycle: number }>
+  | Ev<'RepeatIssueAfterRepair', { count: number; lastCompletedRepairAt: string }>;
 
 export interface ActiveOperation {
   operationId: string;
@@ -92,6 +100,8 @@ export interface MachineState {
   instance: { instanceId: string; tenantId: string; purpose: InstancePurpose } | null;
   /** Health overrides, by source. */
   overrides: Record<string, HealthOverride>;
+  /** Repair cycles so far, when the last one completed, and how often an issue came back soon after. */
+  repairs: { cycles: number; lastCompletedAt: string | null; repeats: number };
   /** Every operation ever requested on this machine, by id: its type and how it ended. */
   operations: Record<string, { operation: OperationType; outcome: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' }>;
 }
@@ -160,7 +170,7 @@ const pendingDerived: Derived = { effectiveState: 'NEW', allocatable: false };
 
 export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState> = {
   category: 'machine',
-  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, overrides: {}, operations: {} },
+  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, overrides: {}, repairs: { cycles: 0, lastCompletedAt: null, repeats: 0 }, operations: {} },
 
   decide(c, s) {
     switch (c.type) {
@@ -262,11 +272,28 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
         // A tenant's issue report blocks the machine in the same append that frees it: no window in which it is allocatable.
         if (c.issue && s.instance.purpose === 'TENANT') {
           events.push(overrideAdded(c.id, 'TENANT_REPORTED_ISSUE', issueMessage(c.issue, s.instance.tenantId), { ...c.issue, tenantId: s.instance.tenantId }, `tenant:${s.instance.tenantId}`, c.at));
+          // The history makes it a rule: an issue soon after a completed repair, once too often, takes the machine out for repair.
+          const last = s.repairs.lastCompletedAt;
+          if (c.repeatPolicy && last && Date.parse(c.at) - Date.parse(last) <= c.repeatPolicy.windowMs) {
+            const count = s.repairs.repeats + 1;
+            events.push({ type: 'RepeatIssueAfterRepair', data: { id: c.id, count, lastCompletedRepairAt: last, at: c.at } });
+            if (count > c.repeatPolicy.maxRepeats && !s.overrides[TEMPLATES.OUT_FOR_REPAIR.source]) {
+              events.push(
+                overrideAdded(c.id, 'OUT_FOR_REPAIR', `issue reported ${count} times within ${Math.round(c.repeatPolicy.windowMs / 3_600_000)} h of a completed repair; automatic repair stopped`, null, 'rule:repeat-offender', c.at),
+              );
+            }
+          }
         }
         return withDerived(s, events);
       }
+      case 'RecordRepairOutcome': {
+        requireRegistered(s, c.id);
+        return [{ type: 'RepairOutcomeRecorded', data: { id: c.id, repairStatus: c.repairStatus, completed: c.completed, cycle: s.repairs.cycles + 1, at: c.at } }];
+      }
       case 'AddHealthOverride': {
         requireRegistered(s, c.id);
+        // Automation does not ask for repair of a machine that is out for repair; an operator still can.
+        if (c.template === 'REQUEST_REPAIR' && c.by.startsWith('saga:') && s.overrides[TEMPLATES.OUT_FOR_REPAIR.source]) return [];
         if (!TEMPLATES[c.template]) throw new BadInputError('template', 'is not a known override template');
         if (!c.message.trim()) throw new BadInputError('message', 'is required');
         return withDerived(s, [overrideAdded(c.id, c.template, c.message, c.issue, c.by, c.at)]);
@@ -315,6 +342,10 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
         const { id: _id, at, effectiveState: _e, allocatable: _a, ...o } = e.data;
         return { ...s, overrides: { ...s.overrides, [o.source]: { ...o, addedAt: at } } };
       }
+      case 'RepairOutcomeRecorded':
+        return { ...s, repairs: { cycles: e.data.cycle, lastCompletedAt: e.data.completed ? e.data.at : s.repairs.lastCompletedAt, repeats: s.repairs.repeats } };
+      case 'RepeatIssueAfterRepair':
+        return { ...s, repairs: { ...s.repairs, repeats: e.data.count } };
       case 'HealthOverrideRemoved': {
         const { [e.data.source]: _gone, ...rest } = s.overrides;
         return { ...s, overrides: rest };

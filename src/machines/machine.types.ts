@@ -91,6 +91,8 @@ export class Machine {
   @Field(() => ID, { nullable: true }) activeOperation!: string | null;
   @Field() hypervisor!: boolean;
   @Field(() => Capacity, { nullable: true }) capacity!: Capacity | null;
+  @Field(() => Int, { description: 'Repair cycles this machine has been through' }) repairCycles!: number;
+  @Field(() => Int, { description: 'Issues reported soon after a completed repair' }) repeatIssuesAfterRepair!: number;
   @Field(() => Int, { description: 'The revision of the machine stream this view reflects' }) revision!: number;
 }
 

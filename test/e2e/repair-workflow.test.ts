@@ -101,6 +101,29 @@ describe.each([
     expect((await machine(id)).allocatable).toBe(false);
   });
 
+  it('a machine that keeps coming back soon after completed repairs goes OUT_FOR_REPAIR, and automatic repair stops', async () => {
+    const id = await reported();
+    let cycle = 0;
+    const relapse = async () => {
+      const inst = (await gql(port, `mutation { allocateInstance(input: { machineId: "${id}", requestId: "again-${++cycle}" }) { id } }`, undefined, tenant)).data!.allocateInstance;
+      await gql(port, `mutation { releaseInstance(input: { id: "${inst.id}", issue: { category: HARDWARE, summary: "ECC errors again" } }) { id } }`, undefined, tenant);
+    };
+    for (let i = 0; i < 3; i++) {
+      await repairAndRelease(id, { repair_status: 'Completed' });
+      await waitFor(async () => (await sources(id)).length === 0, 5_000, 'the machine back in the pool');
+      await relapse();
+      if (autoRepair === 'false' && i < 2) await gql(port, `mutation { addHealthOverride(input: { machineId: "${id}", template: REQUEST_REPAIR, message: "again" }) { id } }`);
+      if (autoRepair === 'true' && i < 2) await waitFor(async () => (await sources(id)).includes('repair-request'), 5_000, 'the repair request');
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const m = (await gql(port, `{ machine(id: "${id}") { repairCycles repeatIssuesAfterRepair allocatable healthOverrides { source addedBy } } }`)).data!.machine;
+    expect(m.repairCycles).toBe(3);
+    expect(m.repeatIssuesAfterRepair).toBe(3);
+    expect(m.healthOverrides.map((o: { source: string }) => o.source).sort()).toEqual(['out-for-repair', 'tenant-reported-issue']);
+    expect(m.healthOverrides.find((o: { source: string }) => o.source === 'out-for-repair').addedBy).toBe('rule:repeat-offender');
+    expect(m.allocatable).toBe(false);
+  });
+
   it.each([
     ['Failed', { repair_status: 'Failed' }],
     ['InProgress', { repair_status: 'InProgress' }],
