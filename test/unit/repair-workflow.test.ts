@@ -110,7 +110,8 @@ describe('repair-workflow saga (events in, commands out)', () => {
   });
 
   it('anything else: repair-request removed, an OTHER issue escalated', async () => {
-    for (const labels of [{ repair_status: 'Failed' }, { repair_status: 'InProgress' }, {}, { repair_status: '???' }]) {
+    const cases: Array<Record<string, string>> = [{ repair_status: 'Failed' }, { repair_status: 'InProgress' }, {}, { repair_status: '???' }];
+    for (const labels of cases) {
       expect(await commandsOf(true, repairReleased(labels))).toEqual(['RecordRepairOutcome', 'RemoveHealthOverride repair-request', 'AddHealthOverride TENANT_REPORTED_ISSUE OTHER']);
     }
   });
