@@ -3,6 +3,7 @@ import { apiKeysProjection } from './api-keys.projection';
 import { instancesProjection } from './instances.projection';
 import { machinesProjection } from './machines.projection';
 import { operationsProjection } from './operations.projection';
+import { siteConfigProjection } from './site-config.projection';
 
 /** Every projection the app runs. */
-export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, operationsProjection, instancesProjection, apiKeysProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [machinesProjection, operationsProjection, instancesProjection, apiKeysProjection, siteConfigProjection];

@@ -1,8 +1,8 @@
-import type { AppConfig } from '../src/config/config';
+import type { SiteSettings } from '../src/health/site-settings';
 import type { Saga } from '../src/messaging/projection';
 import { repairWorkflowSaga } from './repair-workflow.saga';
 
 /** Every saga the app runs. */
-export function sagasFor(config: AppConfig): readonly Saga[] {
-  return [repairWorkflowSaga(() => config.auto_machine_repair_plugin.enabled)];
+export function sagasFor(settings: SiteSettings): readonly Saga[] {
+  return [repairWorkflowSaga(() => settings.autoMachineRepairEnabled)];
 }

@@ -8,6 +8,7 @@ import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
 import { HealthModule } from '../health/health.module';
+import { SiteSettings } from '../health/site-settings';
 import { InstancesModule } from '../instances/instances.module';
 import { MachinesModule } from '../machines/machines.module';
 import { MessagingModule } from '../messaging/messaging.module';
@@ -29,14 +30,18 @@ export interface AppOptions {
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, options: AppOptions = {}): DynamicModule {
+    const settings = new SiteSettings(config);
     return {
       module: AppModule,
+      global: true,
+      providers: [{ provide: SiteSettings, useValue: settings }],
+      exports: [SiteSettings],
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config)),
         EventStoreModule,
         ReadStoreModule,
-        MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? sagasFor(config)),
+        MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? sagasFor(settings)),
         AccessModule,
         MachinesModule,
         OperationsModule,

@@ -1,8 +1,8 @@
-import { Args, Context, Field, ID, InputType, Mutation, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Args, Context, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { CommandBus } from '@nestjs/cqrs';
 import { Type } from 'class-transformer';
-import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
-import { GraphQLJSON } from 'graphql-scalars';
+import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
+import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 import { commandContext, GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
 import { Instance, IssueInput } from '../instances/instance.types';
@@ -14,6 +14,8 @@ import { DecideCommand } from '../messaging/decide.command';
 import { FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { OverrideTemplate, TEMPLATES } from './overrides';
+import { SiteConfigService } from './site-config.service';
+import { SITE_CONFIG_STREAM, siteConfigDecider } from './site-settings';
 import { v5 as uuidv5 } from 'uuid';
 
 export enum OverrideTemplateEnum {
@@ -136,5 +138,49 @@ export class HealthResolver {
     const p = ctx.principal!;
     const filter = p.role === 'REPAIR_TENANT' ? { _id: id, tenantId: repairTenantOf(p) } : { _id: id };
     if (!(await this.read.findOne('instances', filter))) throw new NotFoundError(`instance ${id} not found`, { instanceId: id });
+  }
+}
+
+@ObjectType()
+export class SiteConfig {
+  @Field() autoMachineRepairEnabled!: boolean;
+  @Field({ description: 'Where the value in force came from: DEFAULT, FILE, ENV or RUNTIME' }) source!: string;
+  @Field(() => String, { nullable: true }) changedBy!: string | null;
+  @Field(() => GraphQLDateTime, { nullable: true }) changedAt!: string | null;
+}
+
+@InputType()
+export class SetSiteConfigInput {
+  @Field() @IsBoolean() autoMachineRepairEnabled!: boolean;
+}
+
+@Resolver(() => SiteConfig)
+export class SiteConfigResolver {
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly read: ProjectionsService,
+    private readonly site: SiteConfigService,
+  ) {}
+
+  private current(): SiteConfig {
+    const s = this.site.settings;
+    return { autoMachineRepairEnabled: s.autoMachineRepairEnabled, source: s.source, changedBy: s.changedBy, changedAt: s.changedAt };
+  }
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => SiteConfig)
+  siteConfig(): SiteConfig {
+    return this.current();
+  }
+
+  @Allow('OPERATOR', 'ADMIN')
+  @Mutation(() => SiteConfig, { description: 'Changes a site setting at run time, as an event; it wins over env and file.' })
+  async setSiteConfig(@Args('input') input: SetSiteConfigInput, @Context() ctx: GqlContext): Promise<SiteConfig> {
+    const context = commandContext(ctx);
+    const outcome = await this.bus.execute(
+      new DecideCommand(siteConfigDecider, SITE_CONFIG_STREAM, { type: 'SetSiteConfig', autoMachineRepairEnabled: input.autoMachineRepairEnabled, at: context.issuedAt }, context),
+    );
+    await this.read.waitFor(['site_config'], outcome.position);
+    return this.current();
   }
 }

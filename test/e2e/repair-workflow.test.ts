@@ -141,3 +141,34 @@ describe.each([
     expect(await sources(id)).toEqual(['tenant-reported-issue']);
   });
 });
+
+describe('site config at run time', () => {
+  const dir = tempDir();
+  let server: ServerProcess;
+  let port: number;
+  afterAll(async () => {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    dir.cleanup();
+  });
+
+  it('setSiteConfig switches auto-repair as an event: siteConfig says where the value came from, and the saga follows it', async () => {
+    ({ server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn', AUTO_MACHINE_REPAIR_ENABLED: 'false' }));
+    expect((await gql(port, '{ siteConfig { autoMachineRepairEnabled source changedBy } }')).data!.siteConfig).toEqual({ autoMachineRepairEnabled: false, source: 'ENV', changedBy: null });
+    const set = await gql(port, 'mutation { setSiteConfig(input: { autoMachineRepairEnabled: true }) { autoMachineRepairEnabled source changedBy changedAt } }');
+    expect(set.data!.setSiteConfig).toMatchObject({ autoMachineRepairEnabled: true, source: 'RUNTIME', changedBy: expect.stringMatching(/^ADMIN:DRYDOCK_ADMIN_KEY/) });
+    const tenant = (await gql(port, 'mutation { createApiKey(input: { role: TENANT, tenantId: "acme", name: "t" }) { key } }')).data!.createApiKey.key;
+    await gql(port, 'mutation { registerMachines(input: { ids: ["sc-1"], phase: READY }) { id } }');
+    const inst = (await gql(port, 'mutation { allocateInstance(input: { machineId: "sc-1", requestId: "r" }) { id } }', undefined, tenant)).data!.allocateInstance;
+    await gql(port, `mutation { releaseInstance(input: { id: "${inst.id}", issue: { category: OTHER, summary: "odd" } }) { id } }`, undefined, tenant);
+    await waitFor(async () => {
+      const m = (await gql(port, '{ machine(id: "sc-1") { healthOverrides { source } } }')).data!.machine;
+      return m.healthOverrides.some((o: { source: string }) => o.source === 'repair-request');
+    }, 5_000, 'the saga to request repair under the runtime setting');
+    // The runtime value survives a restart: it is in the log.
+    server.child.kill('SIGTERM');
+    await server.exited;
+    ({ server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn', AUTO_MACHINE_REPAIR_ENABLED: 'false' }));
+    expect((await gql(port, '{ siteConfig { autoMachineRepairEnabled source } }')).data!.siteConfig).toEqual({ autoMachineRepairEnabled: true, source: 'RUNTIME' });
+  });
+});

@@ -44,6 +44,8 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Mutation.claimMachineForRepair': { allowed: ['REPAIR_TENANT'], doc: () => ({ query: 'mutation { claimMachineForRepair(input: { machineId: "nope" }) { id } }' }) },
   'Mutation.setInstanceLabels': { allowed: ['REPAIR_TENANT', 'OPERATOR', 'ADMIN'], doc: () => ({ query: 'mutation { setInstanceLabels(input: { id: "nope", labels: {} }) { id } }' }) },
   'Mutation.completeRepair': { allowed: ['REPAIR_TENANT'], doc: () => ({ query: 'mutation { completeRepair(input: { machineId: "nope", repairStatus: "Completed" }) { id } }' }) },
+  'Query.siteConfig': { allowed: READERS, doc: () => ({ query: '{ siteConfig { source } }' }) },
+  'Mutation.setSiteConfig': { allowed: OPS, doc: () => ({ query: 'mutation { setSiteConfig(input: { autoMachineRepairEnabled: true }) { source } }' }) },
   'Subscription.machineChanged': { allowed: EVERYONE, doc: () => ({ query: 'subscription { machineChanged(id: "sec-1") { id } }' }) },
   'Subscription.projectionRebuild': { allowed: READERS, doc: () => ({ query: 'subscription { projectionRebuild(name: "machines") { progress } }' }) },
 };
