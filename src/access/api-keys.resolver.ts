@@ -1,5 +1,6 @@
 import { GraphQLDateTime } from 'graphql-scalars';
-import { Args, Context, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Args, Context, Field, ID, InputType, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
+import { gqlEnum } from '../graphql/enums';
 import { CommandBus } from '@nestjs/cqrs';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { randomUUID } from 'node:crypto';
@@ -12,14 +13,7 @@ import { apiKeyDecider, apiKeyStream } from './api-key.decider';
 import { generateKey, hashKey } from './api-keys.service';
 import { Role, ROLES } from './principal';
 
-export enum RoleEnum {
-  TENANT = 'TENANT',
-  REPAIR_TENANT = 'REPAIR_TENANT',
-  OPERATOR = 'OPERATOR',
-  AUDITOR = 'AUDITOR',
-  ADMIN = 'ADMIN',
-}
-registerEnumType(RoleEnum, { name: 'Role' });
+export const RoleEnum = gqlEnum('Role', ROLES);
 
 @InputType()
 export class CreateApiKeyInput {

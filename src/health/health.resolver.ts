@@ -1,4 +1,5 @@
-import { Args, Context, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Args, Context, Field, ID, InputType, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
+import { gqlEnum } from '../graphql/enums';
 import { CommandBus } from '@nestjs/cqrs';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
@@ -18,18 +19,7 @@ import { SiteConfigService } from './site-config.service';
 import { SITE_CONFIG_STREAM, siteConfigDecider } from './site-settings';
 import { v5 as uuidv5 } from 'uuid';
 
-export enum OverrideTemplateEnum {
-  TENANT_REPORTED_ISSUE = 'TENANT_REPORTED_ISSUE',
-  REQUEST_REPAIR = 'REQUEST_REPAIR',
-  OUT_FOR_REPAIR = 'OUT_FOR_REPAIR',
-  DEGRADED = 'DEGRADED',
-  VALIDATION = 'VALIDATION',
-  MAINTENANCE = 'MAINTENANCE',
-  HOST_UPDATE = 'HOST_UPDATE',
-  SUPPRESS_EXTERNAL_ALERTING = 'SUPPRESS_EXTERNAL_ALERTING',
-  MARK_HEALTHY = 'MARK_HEALTHY',
-}
-registerEnumType(OverrideTemplateEnum, { name: 'OverrideTemplate' });
+export const OverrideTemplateEnum = gqlEnum('OverrideTemplate', Object.keys(TEMPLATES) as OverrideTemplate[]);
 
 @InputType()
 export class AddHealthOverrideInput {

@@ -2,15 +2,11 @@ import { Field, ID, InputType, ObjectType, registerEnumType } from '@nestjs/grap
 import { Type } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
+import { gqlEnum } from '../graphql/enums';
 import { MACHINE_ID } from '../machines/machine.types';
 import { ISSUE_CATEGORIES, IssueCategory } from './instance.decider';
 
-export enum IssueCategoryEnum {
-  HARDWARE = 'HARDWARE',
-  NETWORK = 'NETWORK',
-  PERFORMANCE = 'PERFORMANCE',
-  OTHER = 'OTHER',
-}
+export const IssueCategoryEnum = gqlEnum('IssueCategory', ISSUE_CATEGORIES);
 export enum InstanceStatusEnum {
   CREATING = 'CREATING',
   READY = 'READY',
@@ -23,7 +19,6 @@ export enum ProvisioningStatusEnum {
   READY = 'READY',
   FAILED = 'FAILED',
 }
-registerEnumType(IssueCategoryEnum, { name: 'IssueCategory' });
 registerEnumType(InstanceStatusEnum, { name: 'InstanceStatus' });
 registerEnumType(ProvisioningStatusEnum, { name: 'ProvisioningStatus' });
 

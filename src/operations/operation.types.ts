@@ -1,14 +1,11 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
+import { gqlEnum } from '../graphql/enums';
+import { OperationType, STAGES } from '../machines/machine.decider';
 import { MACHINE_ID } from '../machines/machine.types';
 
-export enum OperationTypeEnum {
-  REBOOT = 'REBOOT',
-  REIMAGE = 'REIMAGE',
-  ENTER_MAINTENANCE = 'ENTER_MAINTENANCE',
-  EXIT_MAINTENANCE = 'EXIT_MAINTENANCE',
-}
+export const OperationTypeEnum = gqlEnum('OperationType', Object.keys(STAGES) as OperationType[]);
 export enum OperationPhaseEnum {
   PENDING = 'PENDING',
   RUNNING = 'RUNNING',
@@ -16,7 +13,6 @@ export enum OperationPhaseEnum {
   FAILED = 'FAILED',
   CANCELED = 'CANCELED',
 }
-registerEnumType(OperationTypeEnum, { name: 'OperationType' });
 registerEnumType(OperationPhaseEnum, { name: 'OperationPhase' });
 
 @ObjectType()
@@ -33,7 +29,7 @@ export class OperationStage {
 export class Operation {
   @Field(() => ID) id!: string;
   @Field(() => ID) machineId!: string;
-  @Field(() => OperationTypeEnum) type!: OperationTypeEnum;
+  @Field(() => OperationTypeEnum) type!: OperationType;
   @Field(() => OperationPhaseEnum) phase!: OperationPhaseEnum;
   @Field(() => String, { nullable: true }) currentStage!: string | null;
   @Field(() => GraphQLJSON) params!: Record<string, unknown>;
@@ -92,6 +88,6 @@ export class EnterMaintenanceInput extends OperationRequestInput {
 @InputType()
 export class OperationFilter {
   @Field(() => ID, { nullable: true }) @IsOptional() @IsString() machineId?: string;
-  @Field(() => OperationTypeEnum, { nullable: true }) @IsOptional() @IsIn(Object.values(OperationTypeEnum)) type?: OperationTypeEnum;
+  @Field(() => OperationTypeEnum, { nullable: true }) @IsOptional() @IsIn(Object.values(OperationTypeEnum)) type?: OperationType;
   @Field(() => OperationPhaseEnum, { nullable: true }) @IsOptional() @IsIn(Object.values(OperationPhaseEnum)) phase?: OperationPhaseEnum;
 }
