@@ -184,6 +184,14 @@ describe('security', () => {
       ['rebootMachine', 'OperationRequestInput!', 'rebootMachine(input: $v) { id }', 'ADMIN'],
       ['reimageMachine', 'ReimageInput!', 'reimageMachine(input: $v) { id }', 'ADMIN'],
       ['cancelOperation', 'ID!', 'cancelOperation(id: $v) { id }', 'ADMIN'],
+      ['enterMaintenance', 'EnterMaintenanceInput!', 'enterMaintenance(input: $v) { id }', 'ADMIN'],
+      ['exitMaintenance', 'OperationRequestInput!', 'exitMaintenance(input: $v) { id }', 'ADMIN'],
+      ['addHealthOverride', 'AddHealthOverrideInput!', 'addHealthOverride(input: $v) { id }', 'ADMIN'],
+      ['removeHealthOverride', 'RemoveHealthOverrideInput!', 'removeHealthOverride(input: $v) { id }', 'ADMIN'],
+      ['claimMachineForRepair', 'ClaimMachineInput!', 'claimMachineForRepair(input: $v) { id }', 'REPAIR_TENANT'],
+      ['setInstanceLabels', 'SetInstanceLabelsInput!', 'setInstanceLabels(input: $v) { id }', 'ADMIN'],
+      ['completeRepair', 'CompleteRepairInput!', 'completeRepair(input: $v) { id }', 'REPAIR_TENANT'],
+      ['setSiteConfig', 'SetSiteConfigInput!', 'setSiteConfig(input: $v) { source }', 'ADMIN'],
       ['registerMachines', 'RegisterMachinesInput!', 'registerMachines(input: $v) { id }', 'ADMIN'],
       ['setMachineLabels', 'SetMachineLabelsInput!', 'setMachineLabels(input: $v) { id }', 'ADMIN'],
       ['createApiKey', 'CreateApiKeyInput!', 'createApiKey(input: $v) { id }', 'ADMIN'],
@@ -212,6 +220,12 @@ describe('security', () => {
       },
       { requiredKeys: [] },
     );
+
+    it('every mutation of the schema is fuzzed', async () => {
+      const r = await gql(port, '{ __schema { mutationType { fields { name } } } }');
+      const all = r.data!.__schema.mutationType.fields.map((f: { name: string }) => f.name).sort();
+      expect(MUTATIONS.map(([name]) => name).sort()).toEqual(all);
+    });
 
     it.each(MUTATIONS)('%s: malformed input is never INTERNAL or 5xx, appends nothing, and names the field', async (_name, type, selection, role) => {
       const store = new SqliteEventStore(join(dir.path, 'main', 'events.db'));
