@@ -1,5 +1,4 @@
 import type { MachineEvent } from '../src/machines/machine.decider';
-import { effectiveState } from '../src/machines/machine.rules';
 import type { Projection } from '../src/messaging/projection';
 import type { Change } from '../src/read-store/read-store.port';
 
@@ -24,7 +23,6 @@ export const machinesProjection: Projection = {
   handlers: {
     MachineRegistered: (e) => {
       const d = e.data as Data<'MachineRegistered'>;
-      const state = d.effectiveState ?? effectiveState(d.phase, [], false);
       return [
         {
           op: 'replaceOne',
@@ -35,13 +33,13 @@ export const machinesProjection: Projection = {
             _id: d.id,
             id: d.id,
             phase: d.phase,
-            effectiveState: state,
+            effectiveState: d.effectiveState,
             conditions: {},
             labels: d.labels,
             hypervisor: d.hypervisor,
             capacity: d.capacity,
             healthOverrides: [],
-            allocatable: d.allocatable ?? d.phase === 'READY',
+            allocatable: d.allocatable,
             instance: null,
             tenantId: null,
             activeOperation: null,

@@ -1,3 +1,4 @@
+import { checkLabels } from '../machines/labels';
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 
@@ -67,10 +68,7 @@ export const instanceDecider: Decider<InstanceCommand, InstanceEvent, InstanceSt
       case 'SetInstanceLabels': {
         if (!s.exists) throw new NotFoundError(`instance ${c.id} not found`, { instanceId: c.id });
         if (s.released) throw new FailedPreconditionError(`instance ${c.id} is RELEASED`, { instanceId: c.id });
-        for (const [k, v] of Object.entries(c.labels)) {
-          if (!/^[A-Za-z0-9_.\/-]{1,63}$/.test(k)) throw new BadInputError(`labels.${k}`, 'a label key is 1-63 letters, digits, _ . / -');
-          if (typeof v !== 'string' || v.length > 1024) throw new BadInputError(`labels.${k}`, 'a label value is a string of at most 1024 characters');
-        }
+        checkLabels(c.labels, 1024);
         return [{ type: 'InstanceLabelsChanged', data: { id: c.id, labels: { ...s.labels, ...c.labels }, at: c.at } }];
       }
     }

@@ -1,16 +1,12 @@
 import { Args, Context, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { CommandBus } from '@nestjs/cqrs';
 import { v5 as uuidv5 } from 'uuid';
 import type { Principal } from '../access/principal';
-import { commandContext, GqlContext } from '../graphql/request-context';
+import { GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
-import { machineDecider, machineStream } from '../machines/machine.decider';
 import { repairTenantOf } from '../machines/machine.visibility';
-import { DecideCommand } from '../messaging/decide.command';
 import { ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { Filter } from '../read-store/read-store.port';
-import { instanceDecider, instanceStream } from './instance.decider';
 import { AllocateInstanceInput, Instance, InstanceFilter, ReleaseInstanceInput } from './instance.types';
 import { InstancesService } from './instances.service';
 
@@ -27,7 +23,6 @@ function visibleInstances(p: Principal | null): Filter {
 @Resolver(() => Instance)
 export class InstancesResolver {
   constructor(
-    private readonly bus: CommandBus,
     private readonly read: ProjectionsService,
     private readonly lifecycle: InstancesService,
   ) {}

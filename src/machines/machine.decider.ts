@@ -1,9 +1,11 @@
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { HealthOverride, issueMessage, OverrideTemplate, preventsAllocation, REPAIR_REQUEST, TEMPLATES, TENANT_REPORTED_ISSUE } from '../health/overrides';
+import { checkLabels } from './labels';
 import { Condition, ConditionType, EffectiveState, effectiveState } from './machine.rules';
 
-export type MachinePhase = 'FACTORY_READY' | 'READY' | 'MAINTENANCE';
+export const MACHINE_PHASES = ['FACTORY_READY', 'READY', 'MAINTENANCE'] as const;
+export type MachinePhase = (typeof MACHINE_PHASES)[number];
 export type Labels = Record<string, string>;
 export type OperationType = 'REBOOT' | 'REIMAGE' | 'ENTER_MAINTENANCE' | 'EXIT_MAINTENANCE';
 
@@ -62,7 +64,7 @@ export type Derived = {
 
 type Ev<T extends string, D extends object> = DomainEvent<T, D & { id: string; at: string }>;
 export type MachineEvent =
-  | Ev<'MachineRegistered', { phase: MachinePhase; hypervisor: boolean; capacity: Capacity | null; labels: Labels } & Partial<Derived>>
+  | Ev<'MachineRegistered', { phase: MachinePhase; hypervisor: boolean; capacity: Capacity | null; labels: Labels } & Derived>
   | Ev<'MachineLabelsChanged', { labels: Labels }>
   | Ev<'OperationRequested', { operationId: string; operation: OperationType; params: Record<string, unknown>; requestId: string; stages: string[] } & Derived>
   | Ev<'OperationStageStarted', { operationId: string; stage: string; attempt: number }>
@@ -108,14 +110,7 @@ export interface MachineState {
 
 export const machineStream = (id: string) => `machine-${id}`;
 
-const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,63}$/;
-
-function checkLabels(labels: Labels): void {
-  for (const [k, v] of Object.entries(labels)) {
-    if (!LABEL_KEY.test(k)) throw new BadInputError(`labels.${k}`, 'a label key is 1-63 letters, digits, _ . / -');
-    if (typeof v !== 'string' || v.length > 256) throw new BadInputError(`labels.${k}`, 'a label value is a string of at most 256 characters');
-  }
-}
+const MACHINE_LABEL_MAX = 256;
 
 /** The server-derived fields of a state. Allocation also needs no instance and no blocking override (instances come later). */
 export function derive(s: MachineState): Derived {
@@ -177,13 +172,13 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       case 'RegisterMachine': {
         if (s.registered) throw new ConflictError(`machine ${c.id} is already registered`, { machineId: c.id });
         if (c.hypervisor && !c.capacity) throw new BadInputError('capacity', 'a hypervisor needs a capacity');
-        checkLabels(c.labels);
+        checkLabels(c.labels, MACHINE_LABEL_MAX);
         const { type: _t, ...data } = c;
         return withDerived(s, [{ type: 'MachineRegistered', data: { ...data, ...pendingDerived } }]);
       }
       case 'SetMachineLabels': {
         requireRegistered(s, c.id);
-        checkLabels(c.labels);
+        checkLabels(c.labels, MACHINE_LABEL_MAX);
         const same = Object.keys(c.labels).length === Object.keys(s.labels).length && Object.entries(c.labels).every(([k, v]) => s.labels[k] === v);
         return same ? [] : [{ type: 'MachineLabelsChanged', data: { id: c.id, labels: c.labels, at: c.at } }];
       }

@@ -1,8 +1,10 @@
 import type { MachinePhase } from './machine.decider';
 
-export type EffectiveState = 'NEW' | 'IDLE' | 'BUSY' | 'MAINTENANCE' | 'ATTENTION' | 'BLOCKED';
+export const EFFECTIVE_STATES = ['NEW', 'IDLE', 'BUSY', 'MAINTENANCE', 'ATTENTION', 'BLOCKED'] as const;
+export type EffectiveState = (typeof EFFECTIVE_STATES)[number];
 
-export type ConditionType = 'REACHABLE' | 'PROVISIONED' | 'NEEDS_INTERVENTION' | 'OPERATION_CANCELED' | 'RMA' | 'RETIRED';
+export const CONDITION_TYPES = ['REACHABLE', 'PROVISIONED', 'NEEDS_INTERVENTION', 'OPERATION_CANCELED', 'RMA', 'RETIRED'] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export interface Condition {
   type: ConditionType;

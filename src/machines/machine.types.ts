@@ -1,4 +1,4 @@
-import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -17,37 +17,19 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
+import { gqlEnum } from '../graphql/enums';
+import { MACHINE_PHASES, MachinePhase } from './machine.decider';
+import { CONDITION_TYPES, ConditionType, EFFECTIVE_STATES, EffectiveState } from './machine.rules';
 
-export enum MachinePhaseEnum {
-  FACTORY_READY = 'FACTORY_READY',
-  READY = 'READY',
-  MAINTENANCE = 'MAINTENANCE',
-}
-export enum EffectiveStateEnum {
-  NEW = 'NEW',
-  IDLE = 'IDLE',
-  BUSY = 'BUSY',
-  MAINTENANCE = 'MAINTENANCE',
-  ATTENTION = 'ATTENTION',
-  BLOCKED = 'BLOCKED',
-}
-export enum ConditionTypeEnum {
-  REACHABLE = 'REACHABLE',
-  PROVISIONED = 'PROVISIONED',
-  NEEDS_INTERVENTION = 'NEEDS_INTERVENTION',
-  OPERATION_CANCELED = 'OPERATION_CANCELED',
-  RMA = 'RMA',
-  RETIRED = 'RETIRED',
-}
-registerEnumType(MachinePhaseEnum, { name: 'MachinePhase' });
-registerEnumType(EffectiveStateEnum, { name: 'EffectiveState' });
-registerEnumType(ConditionTypeEnum, { name: 'ConditionType' });
+export const MachinePhaseEnum = gqlEnum('MachinePhase', MACHINE_PHASES);
+export const EffectiveStateEnum = gqlEnum('EffectiveState', EFFECTIVE_STATES);
+export const ConditionTypeEnum = gqlEnum('ConditionType', CONDITION_TYPES);
 
 export const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 @ObjectType()
 export class Condition {
-  @Field(() => ConditionTypeEnum) type!: ConditionTypeEnum;
+  @Field(() => ConditionTypeEnum) type!: ConditionType;
   @Field() status!: boolean;
   @Field(() => String, { nullable: true }) reason!: string | null;
   @Field(() => GraphQLDateTime) since!: string;
@@ -81,8 +63,8 @@ export class HealthOverride {
 @ObjectType()
 export class Machine {
   @Field(() => ID) id!: string;
-  @Field(() => MachinePhaseEnum) phase!: MachinePhaseEnum;
-  @Field(() => EffectiveStateEnum) effectiveState!: EffectiveStateEnum;
+  @Field(() => MachinePhaseEnum) phase!: MachinePhase;
+  @Field(() => EffectiveStateEnum) effectiveState!: EffectiveState;
   @Field(() => [Condition]) conditions!: Condition[];
   @Field(() => GraphQLJSON) labels!: Record<string, string>;
   @Field(() => [HealthOverride]) healthOverrides!: HealthOverride[];
@@ -127,7 +109,7 @@ export class RegisterMachinesInput {
 
   @Field(() => MachinePhaseEnum, { defaultValue: MachinePhaseEnum.FACTORY_READY })
   @IsIn([MachinePhaseEnum.FACTORY_READY, MachinePhaseEnum.READY], { message: 'phase must be FACTORY_READY or READY at registration' })
-  phase!: MachinePhaseEnum;
+  phase!: MachinePhase;
 
   @Field({ defaultValue: false }) @IsBoolean() hypervisor!: boolean;
 
@@ -142,11 +124,11 @@ export class RegisterMachinesInput {
 
 @InputType()
 export class MachineFilter {
-  @Field(() => MachinePhaseEnum, { nullable: true }) @IsOptional() phase?: MachinePhaseEnum;
-  @Field(() => EffectiveStateEnum, { nullable: true }) @IsOptional() effectiveState?: EffectiveStateEnum;
+  @Field(() => MachinePhaseEnum, { nullable: true }) @IsOptional() phase?: MachinePhase;
+  @Field(() => EffectiveStateEnum, { nullable: true }) @IsOptional() effectiveState?: EffectiveState;
   @Field(() => ConditionTypeEnum, { nullable: true, description: 'machines where this condition is true' })
   @IsOptional()
-  condition?: ConditionTypeEnum;
+  condition?: ConditionType;
   @Field(() => GraphQLJSON, { nullable: true, description: 'machines carrying all these labels' })
   @IsOptional()
   @IsObject()

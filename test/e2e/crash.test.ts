@@ -32,7 +32,7 @@ describe('the app killed with SIGKILL in the middle of a projection batch', () =
         events.append(
           `machine-k${m}`,
           [
-            { id: randomUUID(), type: 'MachineRegistered', data: { id: `k${m}`, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at }, metadata: meta },
+            { id: randomUUID(), type: 'MachineRegistered', data: { id: `k${m}`, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at, effectiveState: 'IDLE', allocatable: true }, metadata: meta },
             ...Array.from({ length: 7 }, (_, i) => ({ id: randomUUID(), type: 'MachineLabelsChanged', data: { id: `k${m}`, labels: { n: String(i) }, at }, metadata: meta })),
           ],
           'no_stream',

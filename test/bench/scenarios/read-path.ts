@@ -23,7 +23,7 @@ async function seedMachines(store: SqliteEventStore, total: number): Promise<voi
   const appends: Promise<unknown>[] = [];
   for (let m = 0; m < machines; m++) {
     const id = `m${m}`;
-    const events: NewEvent[] = [{ id: randomUUID(), type: 'MachineRegistered', data: { id, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at }, metadata: meta }];
+    const events: NewEvent[] = [{ id: randomUUID(), type: 'MachineRegistered', data: { id, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at, effectiveState: 'IDLE', allocatable: true }, metadata: meta }];
     for (let i = 1; i < perStream; i++) events.push({ id: randomUUID(), type: 'MachineLabelsChanged', data: { id, labels: { n: String(i) }, at }, metadata: meta });
     appends.push(store.append(`machine-${id}`, events, 'no_stream'));
     if (appends.length >= 500) await Promise.all(appends.splice(0));
