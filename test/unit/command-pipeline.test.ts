@@ -50,6 +50,30 @@ describe('command pipeline', () => {
     });
   });
 
+  it('a folded stream kept in memory still sees what another writer appended since', async () => {
+    await pipeline.run(machineDecider, 'machine-c1', register('c1'), ctx());
+    expect((await pipeline.load(machineDecider, 'machine-c1')).revision).toBe(0);
+    // Another process (another pipeline on the same store) assigns the machine.
+    const other = new CommandPipeline(store, silentLogger, 20);
+    await other.run(machineDecider, 'machine-c1', { type: 'AssignInstance', id: 'c1', instanceId: 'i-1', tenantId: 't1', purpose: 'TENANT', at }, ctx());
+    await expect(
+      pipeline.run(machineDecider, 'machine-c1', { type: 'AssignInstance', id: 'c1', instanceId: 'i-2', tenantId: 't2', purpose: 'TENANT', at }, ctx()),
+    ).rejects.toBeInstanceOf(ConflictError);
+    const loaded = await pipeline.load(machineDecider, 'machine-c1');
+    expect(loaded.revision).toBe(1);
+    expect(loaded.state.instance?.instanceId).toBe('i-1');
+  });
+
+  it('a requestId recorded by another writer is replayed, not appended again', async () => {
+    await pipeline.run(machineDecider, 'machine-c2', register('c2'), ctx());
+    const other = new CommandPipeline(store, silentLogger, 20);
+    const label = { type: 'SetMachineLabels' as const, id: 'c2', labels: { rack: 'r1' }, at };
+    const first = await other.run(machineDecider, 'machine-c2', label, ctx({ requestId: 'lbl-1' }));
+    const again = await pipeline.run(machineDecider, 'machine-c2', label, ctx({ requestId: 'lbl-1' }));
+    expect(again).toMatchObject({ replayed: true, position: first.position, events: first.events });
+    expect(await store.readStream('machine-c2')).toHaveLength(2);
+  });
+
   it('a repeated requestId returns the first result and appends nothing', async () => {
     const first = await pipeline.run(machineDecider, 'machine-m2', register('m2'), ctx({ requestId: 'req-2' }));
     const again = await pipeline.run(machineDecider, 'machine-m2', { ...register('m2'), at: '2026-11-21T11:00:00.000Z' }, ctx({ requestId: 'req-2' }));
