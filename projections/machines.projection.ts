@@ -16,7 +16,7 @@ const update = (id: string, $set: Record<string, unknown>): Change => ({ op: 'up
 /** `machines`: one document per machine, as operators and tenants read it. Derived fields come from the events. */
 export const machinesProjection: Projection = {
   name: 'machines',
-  version: 5,
+  version: 6,
   collections: {
     machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
@@ -46,6 +46,7 @@ export const machinesProjection: Projection = {
             repairCycles: 0,
             repeatIssuesAfterRepair: 0,
             lastCompletedRepairAt: null,
+            maintenance: { inMaintenance: false, reason: null, since: null, endedAt: null, activeDrain: null, lastDrain: null, drainStatus: null },
             revision: e.revision,
             registeredAt: d.at,
             updatedAt: d.at,
@@ -104,6 +105,22 @@ export const machinesProjection: Projection = {
     RepeatIssueAfterRepair: (e) => {
       const d = e.data as Data<'RepeatIssueAfterRepair'>;
       return [update(d.id, { repeatIssuesAfterRepair: d.count, revision: e.revision, updatedAt: d.at })];
+    },
+    NodeMaintenanceEnabled: (e) => {
+      const d = e.data as Data<'NodeMaintenanceEnabled'>;
+      return [update(d.id, { 'maintenance.inMaintenance': true, 'maintenance.reason': d.reason, 'maintenance.since': d.at, 'maintenance.endedAt': null, ...derived(d, e.revision) })];
+    },
+    NodeMaintenanceDisabled: (e) => {
+      const d = e.data as Data<'NodeMaintenanceDisabled'>;
+      return [update(d.id, { 'maintenance.inMaintenance': false, 'maintenance.endedAt': d.at, ...derived(d, e.revision) })];
+    },
+    NodeDrainBegan: (e) => {
+      const d = e.data as Data<'NodeDrainBegan'>;
+      return [update(d.id, { 'maintenance.activeDrain': d.drainId, 'maintenance.lastDrain': d.drainId, 'maintenance.drainStatus': 'IN_PROGRESS', revision: e.revision, updatedAt: d.at })];
+    },
+    NodeDrainEnded: (e) => {
+      const d = e.data as Data<'NodeDrainEnded'>;
+      return [update(d.id, { 'maintenance.activeDrain': null, 'maintenance.drainStatus': d.status, revision: e.revision, updatedAt: d.at })];
     },
     MachineConditionChanged: (e) => {
       const d = e.data as Data<'MachineConditionChanged'>;

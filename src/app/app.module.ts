@@ -6,6 +6,7 @@ import { AppConfig } from '../config/config';
 import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
+import { DrainsModule } from '../drains/drains.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
 import { HealthModule } from '../health/health.module';
 import { SiteSettings } from '../health/site-settings';
@@ -47,6 +48,7 @@ export class AppModule {
         OperationsModule,
         InstancesModule,
         HealthModule,
+        DrainsModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController],

@@ -145,6 +145,15 @@ class OperationsConfig {
   @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 10000' }) @Max(10_000, { message: 'must be between 1 and 10000' }) max_concurrent = 256;
 }
 
+class DrainsConfig {
+  /** How long the simulated provider (the default) takes per migration; a VM's `sim.migrate-ms=N` tag overrides it. */
+  @IsInt({ message: 'must be an integer' }) @Min(0, { message: 'must be at least 0' }) simulated_migration_delay_ms = 50;
+  /** A migration that takes longer fails with a timeout. */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) migration_timeout_ms = 600_000;
+  /** Migrations at once for a parallel drain when the request does not say. */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 64' }) @Max(64, { message: 'must be between 1 and 64' }) default_max_concurrent = 3;
+}
+
 class AutoMachineRepairConfig {
   @IsBoolean({ message: 'must be true or false' })
   enabled = true;
@@ -180,6 +189,7 @@ export class AppConfig {
   @ValidateNested() @Type(() => GraphqlConfig) graphql = new GraphqlConfig();
   @ValidateNested() @Type(() => AuthConfig) auth = new AuthConfig();
   @ValidateNested() @Type(() => OperationsConfig) operations = new OperationsConfig();
+  @ValidateNested() @Type(() => DrainsConfig) drains = new DrainsConfig();
   @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
   @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
 
@@ -211,6 +221,8 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['OPERATIONS_MAX_ATTEMPTS', 'operations.max_attempts', 'int'],
   ['OPERATIONS_RETRY_BACKOFF_MS', 'operations.retry_backoff_ms', 'int'],
   ['OPERATIONS_STAGE_TIMEOUT_MS', 'operations.stage_timeout_ms', 'int'],
+  ['DRAINS_MIGRATION_DELAY_MS', 'drains.simulated_migration_delay_ms', 'int'],
+  ['DRAINS_MIGRATION_TIMEOUT_MS', 'drains.migration_timeout_ms', 'int'],
   ['GRAPHQL_RATE_LIMIT_PER_MINUTE', 'graphql.rate_limit_per_minute', 'int'],
   ['GRAPHQL_MAX_COST', 'graphql.max_cost', 'int'],
   ['GRAPHQL_MAX_DEPTH', 'graphql.max_depth', 'int'],

@@ -1,3 +1,5 @@
+import type { DrainRequest } from '../drains/drain.decider';
+import type { DrainKind, DrainStatus } from '../drains/drain.rules';
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { HealthOverride, issueMessage, OverrideTemplate, preventsAllocation, REPAIR_REQUEST, TEMPLATES, TENANT_REPORTED_ISSUE } from '../health/overrides';
@@ -42,7 +44,11 @@ export type MachineCommand =
   | { type: 'UnassignInstance'; id: string; instanceId: string; issue: ReportedIssue | null; repeatPolicy?: RepeatPolicy; at: string }
   | { type: 'RecordRepairOutcome'; id: string; repairStatus: string | null; completed: boolean; at: string }
   | { type: 'AddHealthOverride'; id: string; template: OverrideTemplate; message: string; issue: HealthOverride['issue']; by: string; at: string }
-  | { type: 'RemoveHealthOverride'; id: string; source: string; reason: string; by: string; at: string };
+  | { type: 'RemoveHealthOverride'; id: string; source: string; reason: string; by: string; at: string }
+  | { type: 'EnableNodeMaintenance'; id: string; reason: string; at: string }
+  | { type: 'DisableNodeMaintenance'; id: string; at: string }
+  | { type: 'BeginDrain'; id: string; drainId: string; kind: DrainKind; request: DrainRequest; at: string }
+  | { type: 'EndDrain'; id: string; drainId: string; status: DrainStatus; at: string };
 
 export type InstancePurpose = 'TENANT' | 'REPAIR';
 /** A machine that comes back with a new issue within `windowMs` of a completed repair more than `maxRepeats` times is out for repair. */
@@ -80,7 +86,11 @@ export type MachineEvent =
   | Ev<'HealthOverrideAdded', Omit<HealthOverride, 'addedAt'> & Derived>
   | Ev<'HealthOverrideRemoved', { source: string; reason: string; removedBy: string } & Derived>
   | Ev<'RepairOutcomeRecorded', { repairStatus: string | null; completed: boolean; cycle: number }>
-  | Ev<'RepeatIssueAfterRepair', { count: number; lastCompletedRepairAt: string }>;
+  | Ev<'RepeatIssueAfterRepair', { count: number; lastCompletedRepairAt: string }>
+  | Ev<'NodeMaintenanceEnabled', { reason: string } & Derived>
+  | Ev<'NodeMaintenanceDisabled', { startedAt: string } & Derived>
+  | Ev<'NodeDrainBegan', { drainId: string; kind: DrainKind; request: DrainRequest }>
+  | Ev<'NodeDrainEnded', { drainId: string; kind: DrainKind; status: DrainStatus }>;
 
 export interface ActiveOperation {
   operationId: string;
@@ -106,6 +116,17 @@ export interface MachineState {
   repairs: { cycles: number; lastCompletedAt: string | null; repeats: number };
   /** Every operation ever requested on this machine, by id: its type and how it ended. */
   operations: Record<string, { operation: OperationType; outcome: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' }>;
+  /** A hypervisor node's maintenance mode and drains. */
+  node: NodeState;
+}
+
+export interface NodeState {
+  maintenance: { reason: string; since: string } | null;
+  /** The one drain or undrain running on this node. */
+  activeDrain: { drainId: string; kind: DrainKind; request: DrainRequest } | null;
+  lastDrain: { drainId: string; kind: DrainKind; status: DrainStatus } | null;
+  /** The last drain (not undrain) that ended: what an undrain moves back. */
+  lastDrainAway: string | null;
 }
 
 export const machineStream = (id: string) => `machine-${id}`;
@@ -115,7 +136,8 @@ const MACHINE_LABEL_MAX = 256;
 /** The server-derived fields of a state. Allocation also needs no instance and no blocking override (instances come later). */
 export function derive(s: MachineState): Derived {
   const conditions = Object.values(s.conditions) as Condition[];
-  const state = effectiveState(s.phase ?? 'FACTORY_READY', conditions, s.active !== null);
+  // A node in maintenance mode is in maintenance whatever its phase: nothing new is placed on it.
+  const state = effectiveState(s.node.maintenance ? 'MAINTENANCE' : (s.phase ?? 'FACTORY_READY'), conditions, s.active !== null);
   return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' && s.instance === null && !preventsAllocation(s.overrides) };
 }
 
@@ -143,6 +165,11 @@ function requireRegistered(s: MachineState, id: string): void {
   if (!s.registered) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
 }
 
+function requireHypervisor(s: MachineState, id: string): void {
+  requireRegistered(s, id);
+  if (!s.hypervisor) throw new FailedPreconditionError(`machine ${id} is not a hypervisor node`, { node: id });
+}
+
 function requireActive(s: MachineState, operationId: string): ActiveOperation {
   const known = s.operations[operationId];
   if (!known) throw new NotFoundError(`operation ${operationId} not found`, { operationId });
@@ -165,7 +192,7 @@ const pendingDerived: Derived = { effectiveState: 'NEW', allocatable: false };
 
 export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState> = {
   category: 'machine',
-  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, overrides: {}, repairs: { cycles: 0, lastCompletedAt: null, repeats: 0 }, operations: {} },
+  initialState: { registered: false, id: null, phase: null, hypervisor: false, capacity: null, labels: {}, conditions: {}, active: null, instance: null, overrides: {}, repairs: { cycles: 0, lastCompletedAt: null, repeats: 0 }, operations: {}, node: { maintenance: null, activeDrain: null, lastDrain: null, lastDrainAway: null } },
 
   decide(c, s) {
     switch (c.type) {
@@ -306,6 +333,36 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
           { type: 'MachineConditionChanged', data: { ...base, condition: 'OPERATION_CANCELED', status: true, reason: c.reason ?? `${active.operation} canceled` } },
         ]);
       }
+      case 'EnableNodeMaintenance': {
+        requireHypervisor(s, c.id);
+        if (s.node.maintenance) return [];
+        if (!c.reason.trim()) throw new BadInputError('reason', 'is required');
+        return withDerived(s, [{ type: 'NodeMaintenanceEnabled', data: { id: c.id, reason: c.reason, at: c.at, ...pendingDerived } }]);
+      }
+      case 'DisableNodeMaintenance': {
+        requireHypervisor(s, c.id);
+        if (!s.node.maintenance) return [];
+        return withDerived(s, [{ type: 'NodeMaintenanceDisabled', data: { id: c.id, startedAt: s.node.maintenance.since, at: c.at, ...pendingDerived } }]);
+      }
+      case 'BeginDrain': {
+        requireHypervisor(s, c.id);
+        const active = s.node.activeDrain;
+        if (active?.drainId === c.drainId) return [];
+        if (active) {
+          throw new ConflictError(`node ${c.id} already has an active ${active.kind === 'DRAIN' ? 'drain' : 'undrain'}: ${active.drainId}`, { node: c.id, activeDrainId: active.drainId });
+        }
+        if (c.kind === 'UNDRAIN') {
+          if (s.node.maintenance) throw new FailedPreconditionError(`node ${c.id} is in maintenance: end maintenance before moving VMs back`, { node: c.id });
+          if (!s.node.lastDrainAway) throw new FailedPreconditionError(`node ${c.id} has no drain to undo`, { node: c.id });
+        }
+        return [{ type: 'NodeDrainBegan', data: { id: c.id, drainId: c.drainId, kind: c.kind, request: c.request, at: c.at } }];
+      }
+      case 'EndDrain': {
+        requireHypervisor(s, c.id);
+        const active = s.node.activeDrain;
+        if (active?.drainId !== c.drainId) return [];
+        return [{ type: 'NodeDrainEnded', data: { id: c.id, drainId: c.drainId, kind: active.kind, status: c.status, at: c.at } }];
+      }
     }
   },
 
@@ -347,6 +404,22 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       }
       case 'MachineUnassigned':
         return { ...s, instance: null };
+      case 'NodeMaintenanceEnabled':
+        return { ...s, node: { ...s.node, maintenance: { reason: e.data.reason, since: e.data.at } } };
+      case 'NodeMaintenanceDisabled':
+        return { ...s, node: { ...s.node, maintenance: null } };
+      case 'NodeDrainBegan':
+        return { ...s, node: { ...s.node, activeDrain: { drainId: e.data.drainId, kind: e.data.kind, request: e.data.request } } };
+      case 'NodeDrainEnded':
+        return {
+          ...s,
+          node: {
+            ...s.node,
+            activeDrain: null,
+            lastDrain: { drainId: e.data.drainId, kind: e.data.kind, status: e.data.status },
+            lastDrainAway: e.data.kind === 'DRAIN' ? e.data.drainId : s.node.lastDrainAway,
+          },
+        };
       case 'MachineConditionChanged':
         return { ...s, conditions: { ...s.conditions, [e.data.condition]: { type: e.data.condition, status: e.data.status, reason: e.data.reason, since: e.data.at } } };
       default:

@@ -18,7 +18,7 @@ export interface FindOptions {
 }
 
 export interface IndexSpec {
-  /** A dotted field path; `_id` is always indexed. */
+  /** A dotted path to a scalar field (not a list); `_id` is always indexed. */
   field: string;
   unique?: boolean;
 }
