@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { printTable, Row } from './harness';
+import { drainScenario } from './scenarios/drains';
 import { reimageScenario } from './scenarios/operations';
 import { rebuildScenarios, subscriptionLatency } from './scenarios/read-path';
 import { appendScenarios, commandScenarios } from './scenarios/write-path';
@@ -22,7 +23,7 @@ async function main() {
   const rows: Row[] = [];
   const ctx = { dir, quick };
   try {
-    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionLatency, reimage: reimageScenario };
+    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionLatency, reimage: reimageScenario, drain: drainScenario };
     for (const [name, scenario] of Object.entries(all)) {
       if (only && !only.split(',').includes(name)) continue;
       rows.push(...(await scenario(ctx)));

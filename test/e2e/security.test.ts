@@ -47,6 +47,21 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Query.siteConfig': { allowed: READERS, doc: () => ({ query: '{ siteConfig { source } }' }) },
   'Mutation.setSiteConfig': { allowed: OPS, doc: () => ({ query: 'mutation { setSiteConfig(input: { autoMachineRepairEnabled: true }) { source } }' }) },
   'Subscription.machineChanged': { allowed: EVERYONE, doc: () => ({ query: 'subscription { machineChanged(id: "sec-1") { id } }' }) },
+  'Query.drain': { allowed: READERS, doc: () => ({ query: '{ drain(id: "no-such-drain") { id } }' }) },
+  'Query.drains': { allowed: READERS, doc: () => ({ query: '{ drains { id } }' }) },
+  'Query.node': { allowed: READERS, doc: () => ({ query: '{ node(name: "nope") { name } }' }) },
+  'Query.nodes': { allowed: READERS, doc: () => ({ query: '{ nodes { name } }' }) },
+  'Query.vm': { allowed: READERS, doc: () => ({ query: '{ vm(vmid: 1) { vmid } }' }) },
+  'Query.vms': { allowed: READERS, doc: () => ({ query: '{ vms { vmid } }' }) },
+  'Mutation.startDrain': { allowed: OPS, doc: () => ({ query: 'mutation { startDrain(input: { node: "nope" }) { id } }' }) },
+  'Mutation.cancelDrain': { allowed: OPS, doc: () => ({ query: 'mutation { cancelDrain(id: "no-such-drain") { id } }' }) },
+  'Mutation.undrainNode': { allowed: OPS, doc: () => ({ query: 'mutation { undrainNode(node: "nope") { id } }' }) },
+  'Mutation.enableNodeMaintenance': { allowed: OPS, doc: () => ({ query: 'mutation { enableNodeMaintenance(input: { node: "nope", reason: "r" }) { name } }' }) },
+  'Mutation.disableNodeMaintenance': { allowed: OPS, doc: () => ({ query: 'mutation { disableNodeMaintenance(input: { node: "nope" }) { name } }' }) },
+  'Mutation.createVm': { allowed: OPS, doc: () => ({ query: 'mutation { createVm(input: { vmid: 1, name: "v", node: "nope", cpuCores: 1, memoryGiB: 1 }) { vmid } }' }) },
+  'Mutation.setVmTags': { allowed: OPS, doc: () => ({ query: 'mutation { setVmTags(vmid: 1, tags: []) { vmid } }' }) },
+  'Mutation.deleteVm': { allowed: OPS, doc: () => ({ query: 'mutation { deleteVm(vmid: 1) }' }) },
+  'Subscription.drainProgress': { allowed: READERS, doc: () => ({ query: 'subscription { drainProgress(node: "nope") { event } }' }) },
   'Subscription.projectionRebuild': { allowed: READERS, doc: () => ({ query: 'subscription { projectionRebuild(name: "machines") { progress } }' }) },
 };
 
@@ -85,6 +100,7 @@ describe('security', () => {
     keys.OPERATOR = await createKey(port, 'OPERATOR');
     keys.AUDITOR = await createKey(port, 'AUDITOR');
     await gql(port, `mutation { registerMachines(input: { ids: ["sec-1"], phase: READY }) { id } }`);
+    await gql(port, `mutation { registerMachines(input: { ids: ["hv-sec"], phase: READY, hypervisor: true, capacity: { cpuCores: 8, memoryGiB: 32 } }) { id } }`);
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
@@ -198,6 +214,14 @@ describe('security', () => {
       ['revokeApiKey', 'ID!', 'revokeApiKey(id: $v) { id }', 'ADMIN'],
       ['rebuildProjection', 'String!', 'rebuildProjection(name: $v) { name }', 'ADMIN'],
       ['retryProjection', 'String!', 'retryProjection(name: $v) { name }', 'ADMIN'],
+      ['startDrain', 'StartDrainInput!', 'startDrain(input: $v) { id }', 'ADMIN'],
+      ['cancelDrain', 'ID!', 'cancelDrain(id: $v) { id }', 'ADMIN'],
+      ['undrainNode', 'ID!', 'undrainNode(node: $v) { id }', 'ADMIN'],
+      ['enableNodeMaintenance', 'EnableNodeMaintenanceInput!', 'enableNodeMaintenance(input: $v) { name }', 'ADMIN'],
+      ['disableNodeMaintenance', 'DisableNodeMaintenanceInput!', 'disableNodeMaintenance(input: $v) { name }', 'ADMIN'],
+      ['createVm', 'CreateVmInput!', 'createVm(input: $v) { vmid }', 'ADMIN'],
+      ['setVmTags', '[String!]!', 'setVmTags(vmid: 1, tags: $v) { vmid }', 'ADMIN'],
+      ['deleteVm', 'Int!', 'deleteVm(vmid: $v)', 'ADMIN'],
     ];
     const nasty = fc.oneof(
       fc.jsonValue(),
@@ -217,6 +241,19 @@ describe('security', () => {
         role: fc.oneof(fc.constantFrom('TENANT', 'ADMIN', 'ROOT'), nasty),
         tenantId: nasty,
         name: nasty,
+        node: fc.oneof(fc.constantFrom('sec-1', 'hv-sec'), nasty),
+        reason: nasty,
+        drain: nasty,
+        undrain: nasty,
+        drainMode: fc.oneof(fc.constantFrom('SOFT', 'HARD', 'GENTLE'), nasty),
+        maxConcurrent: fc.oneof(fc.integer({ min: -5, max: 100 }), nasty),
+        targetNode: nasty,
+        deadline: nasty,
+        vmid: fc.oneof(fc.integer(), nasty),
+        tags: fc.oneof(fc.array(nasty, { maxLength: 4 }), nasty),
+        cpuCores: nasty,
+        memoryGiB: nasty,
+        status: fc.oneof(fc.constantFrom('running', 'stopped', 'paused'), nasty),
       },
       { requiredKeys: [] },
     );
