@@ -74,6 +74,30 @@ describe('command pipeline', () => {
     expect(await store.readStream('machine-c2')).toHaveLength(2);
   });
 
+  it('concurrent commands on one stream are decided in turn and appended together, each settled alone', async () => {
+    await pipeline.run(machineDecider, 'machine-b1', register('b1'), ctx());
+    let appends = 0;
+    const append = store.append.bind(store);
+    jest.spyOn(store, 'append').mockImplementation((...args) => (appends++, append(...args)));
+    const label = (n: number): MachineCommand => ({ type: 'SetMachineLabels', id: 'b1', labels: { n: String(n) }, at });
+    const assign = (i: string): MachineCommand => ({ type: 'AssignInstance', id: 'b1', instanceId: i, tenantId: 't', purpose: 'TENANT', at });
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, n) => pipeline.run(machineDecider, 'machine-b1', label(n), ctx({ requestId: `lbl-${n}` }))),
+      pipeline.run(machineDecider, 'machine-b1', assign('i-1'), ctx()),
+      pipeline.run(machineDecider, 'machine-b1', assign('i-2'), ctx()), // the machine is taken by then: refused alone
+      pipeline.run(machineDecider, 'machine-b1', label(3), ctx({ requestId: 'lbl-3' })), // the same request again: replayed
+    ]);
+    expect(results.slice(0, 21).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(results[21]).toMatchObject({ status: 'rejected', reason: expect.any(ConflictError) });
+    const again = (results[22] as PromiseFulfilledResult<Awaited<ReturnType<CommandPipeline['run']>>>).value;
+    const first = (results[3] as PromiseFulfilledResult<Awaited<ReturnType<CommandPipeline['run']>>>).value;
+    expect(again).toMatchObject({ replayed: true, events: first.events });
+    const history = await store.readStream('machine-b1');
+    expect(history.map((e) => e.type)).toEqual(['MachineRegistered', ...Array(20).fill('MachineLabelsChanged'), 'MachineAssigned']);
+    expect(history.map((e) => e.revision)).toEqual(history.map((_, i) => i));
+    expect(appends).toBeLessThan(22);
+  });
+
   it('a repeated requestId returns the first result and appends nothing', async () => {
     const first = await pipeline.run(machineDecider, 'machine-m2', register('m2'), ctx({ requestId: 'req-2' }));
     const again = await pipeline.run(machineDecider, 'machine-m2', { ...register('m2'), at: '2026-11-21T11:00:00.000Z' }, ctx({ requestId: 'req-2' }));
