@@ -52,6 +52,21 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await store.findOne(c, { _id: 'm3' })).toEqual({ _id: 'm3', phase: 'READY', cores: 32, tags: ['b'] });
     });
 
+    it('the operators the projections use: $max, $push with $each, $pull by condition, $inc below zero, $set into nested objects', async () => {
+      await store.commit([
+        { op: 'updateOne', collection: c, filter: { _id: 'p1' }, update: { $inc: { vms: 1, cpu: 4 }, $max: { peak: 3 } }, upsert: true },
+        { op: 'updateOne', collection: c, filter: { _id: 'p1' }, update: { $inc: { vms: -1, cpu: -4 }, $max: { peak: 2 }, $push: { logs: { $each: [{ s: 'a' }, { s: 'b' }, { s: 'a' }] } } } },
+        { op: 'updateOne', collection: c, filter: { _id: 'p1' }, update: { $pull: { logs: { s: 'a' } }, $set: { 'm.inMaintenance': true, 'm.reason': 'bios' } } },
+      ]);
+      expect(await store.findOne(c, { _id: 'p1' })).toEqual({ _id: 'p1', vms: 0, cpu: 0, peak: 3, logs: [{ s: 'b' }], m: { inMaintenance: true, reason: 'bios' } });
+    });
+
+    it('an unknown update operator fails the batch', async () => {
+      await seed();
+      await expect(store.commit([{ op: 'updateOne', collection: c, filter: { _id: 'm1' }, update: { $frobnicate: { cores: 1 } } }])).rejects.toThrow();
+      expect(await store.findOne(c, { _id: 'm1' })).toMatchObject({ cores: 8 });
+    });
+
     it('upserts from the filter and $setOnInsert, and leaves $setOnInsert alone on an update', async () => {
       await store.commit([
         { op: 'updateOne', collection: c, filter: { _id: 'u1' }, update: { $set: { n: 1 }, $setOnInsert: { created: 'first' } }, upsert: true },
