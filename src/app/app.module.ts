@@ -7,12 +7,14 @@ import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
 import { DrainsModule } from '../drains/drains.module';
+import { ProvisioningModule } from '../provisioning/provisioning.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
 import { HealthModule } from '../health/health.module';
 import { SiteSettings } from '../health/site-settings';
 import { InstancesModule } from '../instances/instances.module';
 import { MachinesModule } from '../machines/machines.module';
 import { MessagingModule } from '../messaging/messaging.module';
+import { MetricsController, MetricsModule } from '../metrics/metrics.module';
 import { OperationsModule } from '../operations/operations.module';
 import { Projection, Saga } from '../messaging/projection';
 import { PROJECTIONS } from '../messaging/projections.service';
@@ -40,6 +42,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config)),
+        MetricsModule,
         EventStoreModule,
         ReadStoreModule,
         MessagingModule.forRoot(options.projections ?? ALL_PROJECTIONS, options.sagas ?? sagasFor(settings)),
@@ -49,9 +52,10 @@ export class AppModule {
         InstancesModule,
         HealthModule,
         DrainsModule,
+        ProvisioningModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
-      controllers: [ProbesController],
+      controllers: [ProbesController, MetricsController],
     };
   }
 }

@@ -154,6 +154,15 @@ class DrainsConfig {
   @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 64' }) @Max(64, { message: 'must be between 1 and 64' }) default_max_concurrent = 3;
 }
 
+class ProvisioningConfig {
+  /** A deployment not ready within this long fails the attempt (ERROR / FAILED, the deployment removed). */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) ready_timeout_ms = 30_000;
+  /** How often readiness is asked while waiting. */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) ready_poll_ms = 200;
+  /** A provider call (allocate, deploy) that takes longer fails the attempt. */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) step_timeout_ms = 120_000;
+}
+
 class AutoMachineRepairConfig {
   @IsBoolean({ message: 'must be true or false' })
   enabled = true;
@@ -190,6 +199,7 @@ export class AppConfig {
   @ValidateNested() @Type(() => AuthConfig) auth = new AuthConfig();
   @ValidateNested() @Type(() => OperationsConfig) operations = new OperationsConfig();
   @ValidateNested() @Type(() => DrainsConfig) drains = new DrainsConfig();
+  @ValidateNested() @Type(() => ProvisioningConfig) provisioning = new ProvisioningConfig();
   @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
   @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
 
@@ -223,6 +233,8 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['OPERATIONS_STAGE_TIMEOUT_MS', 'operations.stage_timeout_ms', 'int'],
   ['DRAINS_MIGRATION_DELAY_MS', 'drains.simulated_migration_delay_ms', 'int'],
   ['DRAINS_MIGRATION_TIMEOUT_MS', 'drains.migration_timeout_ms', 'int'],
+  ['PROVISIONING_READY_TIMEOUT_MS', 'provisioning.ready_timeout_ms', 'int'],
+  ['PROVISIONING_READY_POLL_MS', 'provisioning.ready_poll_ms', 'int'],
   ['GRAPHQL_RATE_LIMIT_PER_MINUTE', 'graphql.rate_limit_per_minute', 'int'],
   ['GRAPHQL_MAX_COST', 'graphql.max_cost', 'int'],
   ['GRAPHQL_MAX_DEPTH', 'graphql.max_depth', 'int'],

@@ -1,5 +1,9 @@
 import { Observable } from 'rxjs';
 
+let open = 0;
+/** GraphQL subscriptions open in this process now (a metric). */
+export const openSubscriptions = () => open;
+
 /**
  * Adapts an rxjs stream to the AsyncIterator a GraphQL subscription resolver returns.
  * Values queue while the client is slow; returning (unsubscribe) releases the source.
@@ -9,6 +13,7 @@ export function toAsyncIterator<T>(source: Observable<T>): AsyncIterableIterator
   const pullers: Array<(r: IteratorResult<T>) => void> = [];
   let done = false;
   let failure: unknown = null;
+  open++;
   const subscription = source.subscribe({
     next: (v) => {
       const p = pullers.shift();
@@ -22,6 +27,7 @@ export function toAsyncIterator<T>(source: Observable<T>): AsyncIterableIterator
     complete: () => finish(),
   });
   function finish() {
+    if (!done) open--;
     done = true;
     for (const p of pullers.splice(0)) p({ value: undefined as never, done: true });
   }

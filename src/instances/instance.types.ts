@@ -1,10 +1,10 @@
-import { Field, ID, InputType, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Type } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 import { gqlEnum } from '../graphql/enums';
 import { MACHINE_ID } from '../machines/machine.types';
-import { ISSUE_CATEGORIES, IssueCategory } from './instance.decider';
+import { DB_TYPES, DbType, ISSUE_CATEGORIES, IssueCategory } from './instance.decider';
 
 export const IssueCategoryEnum = gqlEnum('IssueCategory', ISSUE_CATEGORIES);
 export enum InstanceStatusEnum {
@@ -30,6 +30,25 @@ export class IssueReport {
 }
 
 @ObjectType()
+export class ProvisioningStepRecord {
+  @Field() name!: string;
+  @Field() detail!: string;
+  @Field(() => GraphQLDateTime) at!: string;
+}
+
+@ObjectType({ description: 'One try at provisioning an instance, and how it ended.' })
+export class ProvisioningAttemptView {
+  @Field(() => ID) id!: string;
+  @Field(() => Int) number!: number;
+  @Field({ description: 'PENDING, IN_PROGRESS, SUCCEEDED or FAILED' }) status!: string;
+  @Field(() => [ProvisioningStepRecord]) steps!: ProvisioningStepRecord[];
+  @Field(() => String, { nullable: true }) error!: string | null;
+  @Field(() => Boolean, { nullable: true, description: 'whether the deployment was removed after a failure' }) deploymentRemoved!: boolean | null;
+  @Field(() => GraphQLDateTime, { nullable: true }) startedAt!: string | null;
+  @Field(() => GraphQLDateTime, { nullable: true }) finishedAt!: string | null;
+}
+
+@ObjectType()
 export class Instance {
   @Field(() => ID) id!: string;
   @Field() tenantId!: string;
@@ -41,6 +60,32 @@ export class Instance {
   @Field(() => IssueReport, { nullable: true }) issue!: IssueReport | null;
   @Field(() => GraphQLDateTime) createdAt!: string;
   @Field(() => GraphQLDateTime, { nullable: true }) releasedAt!: string | null;
+  @Field(() => String, { nullable: true, description: '`shared` or `dedicated`; null without provisioning' }) dbType!: string | null;
+  @Field(() => String, { nullable: true, description: 'the database kept for this instance (credentials: instanceCredentials)' }) databaseId!: string | null;
+  @Field(() => [ProvisioningAttemptView]) provisioningAttempts!: ProvisioningAttemptView[];
+  @Field(() => Int, { description: 'provisioning attempts after the first' }) retries!: number;
+}
+
+@ObjectType()
+export class ProvisioningRetry {
+  @Field(() => ID, { description: 'the new provisioning attempt' }) attemptId!: string;
+  @Field(() => Instance) instance!: Instance;
+}
+
+@ObjectType({ description: "An instance's database credentials, fetched from the database service when asked; never stored by Drydock." })
+export class InstanceCredentials {
+  @Field() databaseId!: string;
+  @Field() host!: string;
+  @Field(() => Int) port!: number;
+  @Field() username!: string;
+  @Field() password!: string;
+}
+
+@InputType()
+export class CreateInstanceInput {
+  @Field(() => ID, { nullable: true }) @IsOptional() @IsString() @Matches(MACHINE_ID, { message: 'machineId is 1-63 letters, digits, _ . -' }) machineId?: string | null;
+  @Field(() => String, { defaultValue: 'shared', description: '`shared` or `dedicated`' }) @IsIn(DB_TYPES, { message: 'dbType must be shared or dedicated' }) dbType!: DbType;
+  @Field({ description: 'Idempotency key: the same request again returns the same instance.' }) @IsString() @MinLength(1) @MaxLength(128) requestId!: string;
 }
 
 @InputType()

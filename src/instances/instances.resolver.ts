@@ -4,16 +4,16 @@ import type { Principal } from '../access/principal';
 import { GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
 import { repairTenantOf } from '../machines/machine.visibility';
-import { ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
+import { NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { Filter } from '../read-store/read-store.port';
 import { AllocateInstanceInput, Instance, InstanceFilter, ReleaseInstanceInput } from './instance.types';
 import { InstancesService } from './instances.service';
 
-const INSTANCE_ID_NAMESPACE = '3d9a2c1e-6f4b-4e8a-b7c2-9e1f5a7d3c60';
+export const INSTANCE_ID_NAMESPACE = '3d9a2c1e-6f4b-4e8a-b7c2-9e1f5a7d3c60';
 
 /** Which instances a caller may see: a tenant only its own; operators, auditors and admins all. */
-function visibleInstances(p: Principal | null): Filter {
+export function visibleInstances(p: Principal | null): Filter {
   if (p?.role === 'TENANT') return { tenantId: p.tenantId };
   if (p?.role === 'REPAIR_TENANT') return { tenantId: repairTenantOf(p) };
   if (p && ['OPERATOR', 'AUDITOR', 'ADMIN'].includes(p.role)) return {};
@@ -34,20 +34,8 @@ export class InstancesResolver {
     const instanceId = uuidv5(`${tenantId}/${input.requestId}`, INSTANCE_ID_NAMESPACE);
     const existing = await this.read.findOne('instances', { _id: instanceId });
     if (existing) return existing as unknown as Instance; // the same request again
-    const candidates = input.machineId
-      ? [input.machineId]
-      : (await this.read.find('machines', { allocatable: true }, { sort: { _id: 1 }, limit: 25 })).map((m) => m._id);
-    for (const candidate of candidates) {
-      try {
-        // The machine's own stream decides: two allocations can never both take it.
-        await this.lifecycle.createOn(ctx, candidate, instanceId, tenantId, 'TENANT', input.requestId);
-        return this.instance(instanceId, ctx);
-      } catch (err) {
-        const taken = err instanceof FailedPreconditionError || err instanceof ConflictError;
-        if (!taken || input.machineId) throw err instanceof NotFoundError ? new NotFoundError(`machine ${candidate} not found`) : err;
-      }
-    }
-    throw new FailedPreconditionError('no allocatable machine is free now');
+    await this.lifecycle.allocate(ctx, instanceId, tenantId, input.requestId, input.machineId ?? null, null);
+    return this.instance(instanceId, ctx);
   }
 
   @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'ADMIN')

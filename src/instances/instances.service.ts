@@ -5,7 +5,10 @@ import { commandContext, GqlContext } from '../graphql/request-context';
 import { InstancePurpose, machineDecider, machineStream } from '../machines/machine.decider';
 import { DecideCommand } from '../messaging/decide.command';
 import { ProjectionsService } from '../messaging/projections.service';
-import { Issue, instanceDecider, instanceStream } from './instance.decider';
+import { ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
+import { DbType, Issue, instanceDecider, instanceStream } from './instance.decider';
+
+export type Provisioning = { dbType: DbType; attemptId: string };
 
 /** Creating and releasing instances: two streams (the machine's, the instance's), each step idempotent. */
 @Injectable()
@@ -16,14 +19,33 @@ export class InstancesService {
     private readonly config: AppConfig,
   ) {}
 
+  /**
+   * A tenant's new instance on the machine named, or on the first allocatable one that takes
+   * it: the machine's own stream decides, so two allocations can never both take a machine.
+   * With `provisioning`, the instance starts CREATING and the provisioning executor takes over.
+   */
+  async allocate(ctx: GqlContext, instanceId: string, tenantId: string, requestId: string, machineId: string | null, provisioning: Provisioning | null): Promise<void> {
+    const candidates = machineId ? [machineId] : (await this.read.find('machines', { allocatable: true }, { sort: { _id: 1 }, limit: 25 })).map((m) => m._id);
+    for (const candidate of candidates) {
+      try {
+        await this.createOn(ctx, candidate, instanceId, tenantId, 'TENANT', requestId, provisioning);
+        return;
+      } catch (err) {
+        const taken = err instanceof FailedPreconditionError || err instanceof ConflictError;
+        if (!taken || machineId) throw err instanceof NotFoundError ? new NotFoundError(`machine ${candidate} not found`, { machineId: candidate }) : err;
+      }
+    }
+    throw new FailedPreconditionError('no allocatable machine is free now');
+  }
+
   /** Takes the machine (decided by the machine's stream), then records the instance. */
-  async createOn(ctx: GqlContext, machineId: string, instanceId: string, tenantId: string, purpose: InstancePurpose, requestId: string | null): Promise<number> {
+  async createOn(ctx: GqlContext, machineId: string, instanceId: string, tenantId: string, purpose: InstancePurpose, requestId: string | null, provisioning: Provisioning | null = null): Promise<number> {
     const context = commandContext(ctx, requestId);
     await this.bus.execute(
       new DecideCommand(machineDecider, machineStream(machineId), { type: 'AssignInstance', id: machineId, instanceId, tenantId, purpose, at: context.issuedAt }, { ...context, requestId: null }),
     );
     const outcome = await this.bus.execute(
-      new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'CreateInstance', id: instanceId, tenantId, machineId, purpose, labels: {}, at: context.issuedAt }, context),
+      new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'CreateInstance', id: instanceId, tenantId, machineId, purpose, labels: {}, provisioning, at: context.issuedAt }, context),
     );
     await this.read.waitFor(['instances', 'machines'], outcome.position);
     return outcome.position;

@@ -11,7 +11,7 @@ import {
   WrongExpectedRevisionError,
 } from '../event-store/event-store.port';
 import { Decider, DomainEvent } from './decider';
-import { ConflictError } from './domain-errors';
+import { ConflictError, DomainError } from './domain-errors';
 
 /** Who sends a command and why: this becomes every resulting event's metadata. */
 export interface CommandContext {
@@ -40,6 +40,12 @@ export interface CommandOutcome {
   position: number;
   /** True when a requestId was recognised and the first result was returned again. */
   replayed: boolean;
+}
+
+/** Told about every command's outcome and every append's duration (metrics). */
+export interface PipelineObserver {
+  command(type: string, outcome: 'handled' | 'replayed' | 'rejected' | 'failed'): void;
+  append(seconds: number): void;
 }
 
 export interface PipelineLogger {
@@ -73,6 +79,7 @@ interface Queued {
   reject: (error: unknown) => void;
 }
 type Settled = { outcome: CommandOutcome } | { error: unknown };
+const typeOf = (item: Queued) => (item.command as { type?: string }).type ?? 'command';
 /** Commands of one stream decided and appended together, at most. */
 const MAX_BATCH = 256;
 
@@ -99,6 +106,7 @@ export class CommandPipeline {
     private readonly logger: PipelineLogger,
     maxConflictRetries = 8,
     cachedStreams = 20_000,
+    private readonly observer: PipelineObserver | null = null,
   ) {
     this.cache = new LRUCache<string, Folded<unknown>>({ max: cachedStreams });
     this.policy = retry(handleType(WrongExpectedRevisionError), {
@@ -139,18 +147,25 @@ export class CommandPipeline {
         const settled = await this.policy.execute(() => this.attempt(queue.decider, stream, batch));
         settled.forEach((result, i) => {
           const item = batch[i];
-          if ('error' in result) return item.reject(result.error);
+          if ('error' in result) {
+            this.observer?.command(typeOf(item), result.error instanceof DomainError ? 'rejected' : 'failed');
+            return item.reject(result.error);
+          }
           this.log(stream, item, result.outcome);
+          this.observer?.command(typeOf(item), result.outcome.replayed ? 'replayed' : 'handled');
           item.resolve(result.outcome);
         });
       } catch (err) {
-        for (const item of batch) item.reject(err);
+        for (const item of batch) {
+          this.observer?.command(typeOf(item), 'failed');
+          item.reject(err);
+        }
       }
     }
   }
 
   private log(stream: string, item: Queued, outcome: CommandOutcome): void {
-    const commandType = (item.command as { type?: string }).type ?? 'command';
+    const commandType = typeOf(item);
     const c = item.context;
     this.logger.info(
       {
@@ -262,7 +277,9 @@ export class CommandPipeline {
 
     let position = 0;
     if (toAppend.length > 0) {
+      const started = performance.now();
       const result = await this.store.append(stream, toAppend, current === -1 ? 'no_stream' : current);
+      this.observer?.append((performance.now() - started) / 1000);
       position = result.position;
       const key = `${decider.category}|${stream}`;
       if (this.cache.get(key) === folded) {

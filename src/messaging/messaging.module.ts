@@ -2,6 +2,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
+import { Metrics } from '../metrics/metrics';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { CommandPipeline } from './command-pipeline';
 import { DecideCommandHandler } from './decide.command';
@@ -21,10 +22,13 @@ export class MessagingModule {
       providers: [
         {
           provide: CommandPipeline,
-          inject: [EVENT_STORE, AppConfig, PinoLogger],
-          useFactory: (store: EventStore, config: AppConfig, logger: PinoLogger) => {
+          inject: [EVENT_STORE, AppConfig, PinoLogger, Metrics],
+          useFactory: (store: EventStore, config: AppConfig, logger: PinoLogger, metrics: Metrics) => {
             logger.setContext('commands');
-            return new CommandPipeline(store, logger, config.commands.max_conflict_retries);
+            return new CommandPipeline(store, logger, config.commands.max_conflict_retries, undefined, {
+              command: (command, outcome) => metrics.commands.inc({ command, outcome }),
+              append: (seconds) => metrics.appendDuration.observe(seconds),
+            });
           },
         },
         DecideCommandHandler,

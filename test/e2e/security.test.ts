@@ -62,6 +62,9 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Mutation.setVmTags': { allowed: OPS, doc: () => ({ query: 'mutation { setVmTags(vmid: 1, tags: []) { vmid } }' }) },
   'Mutation.deleteVm': { allowed: OPS, doc: () => ({ query: 'mutation { deleteVm(vmid: 1) }' }) },
   'Subscription.drainProgress': { allowed: READERS, doc: () => ({ query: 'subscription { drainProgress(node: "nope") { event } }' }) },
+  'Mutation.createInstance': { allowed: ['TENANT'], doc: () => ({ query: `mutation { createInstance(input: { machineId: "nope", requestId: "c-${++seq}" }) { id } }` }) },
+  'Mutation.retryInstanceProvisioning': { allowed: ['TENANT', 'OPERATOR', 'ADMIN'], doc: () => ({ query: 'mutation { retryInstanceProvisioning(id: "no-such-instance") { attemptId } }' }) },
+  'Query.instanceCredentials': { allowed: ['TENANT', 'ADMIN'], doc: () => ({ query: '{ instanceCredentials(id: "no-such-instance") { password } }' }) },
   'Subscription.projectionRebuild': { allowed: READERS, doc: () => ({ query: 'subscription { projectionRebuild(name: "machines") { progress } }' }) },
 };
 
@@ -222,6 +225,8 @@ describe('security', () => {
       ['createVm', 'CreateVmInput!', 'createVm(input: $v) { vmid }', 'ADMIN'],
       ['setVmTags', '[String!]!', 'setVmTags(vmid: 1, tags: $v) { vmid }', 'ADMIN'],
       ['deleteVm', 'Int!', 'deleteVm(vmid: $v)', 'ADMIN'],
+      ['createInstance', 'CreateInstanceInput!', 'createInstance(input: $v) { id }', 'TENANT'],
+      ['retryInstanceProvisioning', 'ID!', 'retryInstanceProvisioning(id: $v) { attemptId }', 'ADMIN'],
     ];
     const nasty = fc.oneof(
       fc.jsonValue(),
@@ -254,6 +259,8 @@ describe('security', () => {
         cpuCores: nasty,
         memoryGiB: nasty,
         status: fc.oneof(fc.constantFrom('running', 'stopped', 'paused'), nasty),
+        dbType: fc.oneof(fc.constantFrom('shared', 'dedicated', 'oracle'), nasty),
+        requestId: nasty,
       },
       { requiredKeys: [] },
     );
