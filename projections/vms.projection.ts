@@ -17,7 +17,7 @@ const usage = (node: string, sign: 1 | -1, d: { cpuCores: number; memoryGiB: num
 /** `vms`: one document per VM (where it is, its tags, whether it runs); `node_usage`: per node, what its VMs take. */
 export const vmsProjection: Projection = {
   name: 'vms',
-  version: 1,
+  version: 2,
   collections: {
     // tags is a list: not indexed (the embedded store's expression indexes are for scalar fields).
     vms: { indexes: [{ field: 'node' }, { field: 'vmid' }] },
@@ -32,7 +32,7 @@ export const vmsProjection: Projection = {
           collection: 'vms',
           filter: { _id: String(d.vmid) },
           upsert: true,
-          doc: { _id: String(d.vmid), vmid: d.vmid, name: d.name, node: d.node, tags: d.tags, status: d.status, cpuCores: d.cpuCores, memoryGiB: d.memoryGiB, lastMigration: null, createdAt: d.at, updatedAt: d.at },
+          doc: { _id: String(d.vmid), vmid: d.vmid, name: d.name, node: d.node, tags: d.tags, status: d.status, cpuCores: d.cpuCores, memoryGiB: d.memoryGiB, lastMigration: null, healthy: true, orphaned: null, needsIntervention: false, createdAt: d.at, updatedAt: d.at },
         },
         usage(d.node, 1, d),
       ];
@@ -56,6 +56,18 @@ export const vmsProjection: Projection = {
     VmFoundStopped: (e) => {
       const d = e.data as Data<'VmFoundStopped'>;
       return [vm(d.vmid, { status: 'stopped', updatedAt: d.at })];
+    },
+    VmHealthChanged: (e) => {
+      const d = e.data as Data<'VmHealthChanged'>;
+      return [vm(d.vmid, d.healthy ? { healthy: true, orphaned: null, needsIntervention: false, healthReason: d.reason, updatedAt: d.at } : { healthy: false, healthReason: d.reason, updatedAt: d.at })];
+    },
+    VmOrphaned: (e) => {
+      const d = e.data as Data<'VmOrphaned'>;
+      return [vm(d.vmid, { orphaned: { reason: d.reason, detail: d.detail, at: d.at }, updatedAt: d.at })];
+    },
+    VmNeedsIntervention: (e) => {
+      const d = e.data as Data<'VmNeedsIntervention'>;
+      return [vm(d.vmid, { needsIntervention: true, interventionReason: d.reason, updatedAt: d.at })];
     },
     VmStarted: (e) => {
       const d = e.data as Data<'VmStarted'>;

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
 import {
+  IsNumber,
   IsBoolean,
   IsIn,
   IsInt,
@@ -163,6 +164,34 @@ class ProvisioningConfig {
   @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) step_timeout_ms = 120_000;
 }
 
+class HealthConfig {
+  /** Probe machines and VMs. Off: no probes, no orphan detection, no automatic recovery. */
+  @IsBoolean({ message: 'must be true or false' }) enabled = true;
+  @IsInt({ message: 'must be an integer' }) @Min(10, { message: 'must be at least 10' }) interval_ms = 15_000;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) probe_timeout_ms = 3_000;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) failure_threshold = 3;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) recovery_threshold = 2;
+  /** A VM failing this many probes in a row is an orphan (a gone process or a failing socket is one sooner). */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) orphan_after_failures = 6;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 1000' }) @Max(1000, { message: 'must be between 1 and 1000' }) max_concurrent_probes = 32;
+}
+
+class RecoveryConfig {
+  /** Recover unhealthy machines and orphaned VMs. Off: nothing recovers, and triggerRecovery is refused. */
+  @IsBoolean({ message: 'must be true or false' }) enabled = true;
+  @IsInt({ message: 'must be an integer' }) @Min(0, { message: 'must be at least 0' }) retry_interval_ms = 5_000;
+  @IsNumber({}, { message: 'must be a number' }) @Min(1, { message: 'must be at least 1' }) backoff_factor = 2;
+  @IsInt({ message: 'must be an integer' }) @Min(0, { message: 'must be at least 0' }) max_retry_interval_ms = 300_000;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 100' }) @Max(100, { message: 'must be between 1 and 100' }) max_retries = 5;
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) recovery_timeout_ms = 120_000;
+  /** Recovery attempts running at once. */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be between 1 and 1000' }) @Max(1000, { message: 'must be between 1 and 1000' }) max_concurrent = 5;
+  /** Storm control: pause automatic recovery when more than this share of the fleet is unhealthy... */
+  @IsNumber({}, { message: 'must be a number' }) @Min(0, { message: 'must be between 0 and 1' }) @Max(1, { message: 'must be between 0 and 1' }) storm_unhealthy_share = 0.3;
+  /** ...and at least this many targets are. */
+  @IsInt({ message: 'must be an integer' }) @Min(1, { message: 'must be at least 1' }) storm_min_unhealthy = 3;
+}
+
 class AutoMachineRepairConfig {
   @IsBoolean({ message: 'must be true or false' })
   enabled = true;
@@ -200,6 +229,8 @@ export class AppConfig {
   @ValidateNested() @Type(() => OperationsConfig) operations = new OperationsConfig();
   @ValidateNested() @Type(() => DrainsConfig) drains = new DrainsConfig();
   @ValidateNested() @Type(() => ProvisioningConfig) provisioning = new ProvisioningConfig();
+  @ValidateNested() @Type(() => HealthConfig) health = new HealthConfig();
+  @ValidateNested() @Type(() => RecoveryConfig) recovery = new RecoveryConfig();
   @ValidateNested() @Type(() => AutoMachineRepairConfig) auto_machine_repair_plugin = new AutoMachineRepairConfig();
   @ValidateNested() @Type(() => LogConfig) log = new LogConfig();
 
@@ -211,7 +242,7 @@ export class AppConfig {
   file: string | null = null;
 }
 
-type EnvKind = 'int' | 'bool' | 'string';
+type EnvKind = 'int' | 'float' | 'bool' | 'string';
 /** Environment variables win over the file. */
 const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['PORT', 'server.port', 'int'],
@@ -235,6 +266,17 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['DRAINS_MIGRATION_TIMEOUT_MS', 'drains.migration_timeout_ms', 'int'],
   ['PROVISIONING_READY_TIMEOUT_MS', 'provisioning.ready_timeout_ms', 'int'],
   ['PROVISIONING_READY_POLL_MS', 'provisioning.ready_poll_ms', 'int'],
+  ['HEALTH_ENABLED', 'health.enabled', 'bool'],
+  ['HEALTH_INTERVAL_MS', 'health.interval_ms', 'int'],
+  ['HEALTH_PROBE_TIMEOUT_MS', 'health.probe_timeout_ms', 'int'],
+  ['HEALTH_FAILURE_THRESHOLD', 'health.failure_threshold', 'int'],
+  ['HEALTH_RECOVERY_THRESHOLD', 'health.recovery_threshold', 'int'],
+  ['RECOVERY_ENABLED', 'recovery.enabled', 'bool'],
+  ['RECOVERY_RETRY_INTERVAL_MS', 'recovery.retry_interval_ms', 'int'],
+  ['RECOVERY_MAX_RETRIES', 'recovery.max_retries', 'int'],
+  ['RECOVERY_MAX_CONCURRENT', 'recovery.max_concurrent', 'int'],
+  ['RECOVERY_STORM_UNHEALTHY_SHARE', 'recovery.storm_unhealthy_share', 'float'],
+  ['RECOVERY_STORM_MIN_UNHEALTHY', 'recovery.storm_min_unhealthy', 'int'],
   ['GRAPHQL_RATE_LIMIT_PER_MINUTE', 'graphql.rate_limit_per_minute', 'int'],
   ['GRAPHQL_MAX_COST', 'graphql.max_cost', 'int'],
   ['GRAPHQL_MAX_DEPTH', 'graphql.max_depth', 'int'],
@@ -253,6 +295,7 @@ export class ConfigError extends Error {
 
 function coerce(raw: string, kind: EnvKind): unknown {
   if (kind === 'int') return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (kind === 'float') return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
   if (kind === 'bool') {
     const v = raw.trim().toLowerCase();
     if (['1', 'true', 'yes', 'on'].includes(v)) return true;

@@ -75,6 +75,13 @@ export class VmLastMigration {
 }
 
 @ObjectType()
+export class VmOrphan {
+  @Field({ description: 'PROCESS_GONE, SOCKET_FAILED or STAYS_UNHEALTHY' }) reason!: string;
+  @Field() detail!: string;
+  @Field(() => GraphQLDateTime) at!: string;
+}
+
+@ObjectType()
 export class Vm {
   @Field(() => Int) vmid!: number;
   @Field() name!: string;
@@ -84,6 +91,9 @@ export class Vm {
   @Field(() => Int) cpuCores!: number;
   @Field(() => Int) memoryGiB!: number;
   @Field(() => VmLastMigration, { nullable: true }) lastMigration!: VmLastMigration | null;
+  @Field({ description: 'as health checks last recorded it (true until probed otherwise)' }) healthy!: boolean;
+  @Field(() => VmOrphan, { nullable: true, description: 'set while the VM is orphaned' }) orphaned!: VmOrphan | null;
+  @Field({ description: 'automatic recovery gave up: a person is needed' }) needsIntervention!: boolean;
 }
 
 @ObjectType({ description: "A hypervisor node's maintenance mode and drains." })

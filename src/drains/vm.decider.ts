@@ -26,7 +26,10 @@ export type VmCommand =
   /** Records a migration the provider has done. `from` is where the mover believes the VM is. */
   | { type: 'MoveVm'; vmid: number; from: string; to: string; migrationType: MigrationType; drainId: string | null; at: string }
   | { type: 'RecordVmStopped'; vmid: number; reason: string; at: string }
-  | { type: 'RecordVmStarted'; vmid: number; reason: string; at: string };
+  | { type: 'RecordVmStarted'; vmid: number; reason: string; at: string }
+  | { type: 'RecordVmHealth'; vmid: number; healthy: boolean; reason: string; at: string }
+  | { type: 'RecordVmOrphaned'; vmid: number; reason: string; detail: string; at: string }
+  | { type: 'RequireVmIntervention'; vmid: number; reason: string; at: string };
 
 type Ev<T extends string, D extends object> = DomainEvent<T, D & { vmid: number; at: string }>;
 export type VmEvent =
@@ -35,12 +38,19 @@ export type VmEvent =
   | Ev<'VmDeleted', { node: string; cpuCores: number; memoryGiB: number }>
   | Ev<'VmMigrated', { from: string; to: string; migrationType: MigrationType; drainId: string | null; cpuCores: number; memoryGiB: number }>
   | Ev<'VmFoundStopped', { node: string; reason: string }>
-  | Ev<'VmStarted', { node: string; reason: string }>;
+  | Ev<'VmStarted', { node: string; reason: string }>
+  | Ev<'VmHealthChanged', { healthy: boolean; reason: string }>
+  /** The VM's process is gone, its control socket fails, or it stays unhealthy. */
+  | Ev<'VmOrphaned', { node: string; reason: string; detail: string }>
+  | Ev<'VmNeedsIntervention', { reason: string }>;
 
 export interface VmState {
   exists: boolean;
   deleted: boolean;
   spec: VmSpec | null;
+  healthy: boolean;
+  orphaned: boolean;
+  needsIntervention: boolean;
 }
 
 /** Tags are a set: trimmed of duplicates and kept sorted, so equal sets are equal lists. */
@@ -61,7 +71,7 @@ function requireLive(s: VmState, vmid: number): VmSpec {
 /** One stream per VM: where it is, what it is tagged, whether it runs. */
 export const vmDecider: Decider<VmCommand, VmEvent, VmState> = {
   category: 'vm',
-  initialState: { exists: false, deleted: false, spec: null },
+  initialState: { exists: false, deleted: false, spec: null, healthy: true, orphaned: false, needsIntervention: false },
 
   decide(c, s) {
     switch (c.type) {
@@ -99,6 +109,18 @@ export const vmDecider: Decider<VmCommand, VmEvent, VmState> = {
         const vm = requireLive(s, c.vmid);
         return vm.status === 'running' ? [] : [{ type: 'VmStarted', data: { vmid: c.vmid, node: vm.node, reason: c.reason, at: c.at } }];
       }
+      case 'RecordVmHealth': {
+        requireLive(s, c.vmid);
+        return s.healthy === c.healthy ? [] : [{ type: 'VmHealthChanged', data: { vmid: c.vmid, healthy: c.healthy, reason: c.reason, at: c.at } }];
+      }
+      case 'RecordVmOrphaned': {
+        const vm = requireLive(s, c.vmid);
+        return s.orphaned ? [] : [{ type: 'VmOrphaned', data: { vmid: c.vmid, node: vm.node, reason: c.reason, detail: c.detail, at: c.at } }];
+      }
+      case 'RequireVmIntervention': {
+        requireLive(s, c.vmid);
+        return s.needsIntervention ? [] : [{ type: 'VmNeedsIntervention', data: { vmid: c.vmid, reason: c.reason, at: c.at } }];
+      }
     }
   },
 
@@ -106,8 +128,15 @@ export const vmDecider: Decider<VmCommand, VmEvent, VmState> = {
     switch (e.type) {
       case 'VmCreated': {
         const { at: _at, ...spec } = e.data;
-        return { exists: true, deleted: false, spec };
+        return { ...s, exists: true, deleted: false, spec };
       }
+      case 'VmHealthChanged':
+        // Healthy again ends an orphan episode and the need for a person.
+        return e.data.healthy ? { ...s, healthy: true, orphaned: false, needsIntervention: false } : { ...s, healthy: false };
+      case 'VmOrphaned':
+        return { ...s, orphaned: true };
+      case 'VmNeedsIntervention':
+        return { ...s, needsIntervention: true };
       case 'VmTagsChanged':
         return { ...s, spec: { ...s.spec!, tags: e.data.tags } };
       case 'VmDeleted':

@@ -45,6 +45,8 @@ export type MachineCommand =
   | { type: 'RecordRepairOutcome'; id: string; repairStatus: string | null; completed: boolean; at: string }
   | { type: 'AddHealthOverride'; id: string; template: OverrideTemplate; message: string; issue: HealthOverride['issue']; by: string; at: string }
   | { type: 'RemoveHealthOverride'; id: string; source: string; reason: string; by: string; at: string }
+  | { type: 'RecordHealth'; id: string; healthy: boolean; reason: string; at: string }
+  | { type: 'RequireIntervention'; id: string; reason: string; by: string; at: string }
   | { type: 'EnableNodeMaintenance'; id: string; reason: string; at: string }
   | { type: 'DisableNodeMaintenance'; id: string; at: string }
   | { type: 'BeginDrain'; id: string; drainId: string; kind: DrainKind; request: DrainRequest; at: string }
@@ -138,7 +140,8 @@ export function derive(s: MachineState): Derived {
   const conditions = Object.values(s.conditions) as Condition[];
   // A node in maintenance mode is in maintenance whatever its phase: nothing new is placed on it.
   const state = effectiveState(s.node.maintenance ? 'MAINTENANCE' : (s.phase ?? 'FACTORY_READY'), conditions, s.active !== null);
-  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' && s.instance === null && !preventsAllocation(s.overrides) };
+  const unreachable = s.conditions.REACHABLE?.status === false;
+  return { effectiveState: state, allocatable: s.phase === 'READY' && state === 'IDLE' && s.instance === null && !unreachable && !preventsAllocation(s.overrides) };
 }
 
 function overrideAdded(id: string, template: OverrideTemplate, message: string, issue: HealthOverride['issue'], by: string, at: string): MachineEvent {
@@ -332,6 +335,21 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
           { type: 'OperationCanceled', data: { ...base, operationId: c.operationId, operation: active.operation, reason: c.reason } },
           { type: 'MachineConditionChanged', data: { ...base, condition: 'OPERATION_CANCELED', status: true, reason: c.reason ?? `${active.operation} canceled` } },
         ]);
+      }
+      case 'RecordHealth': {
+        requireRegistered(s, c.id);
+        // Never probed counts as reachable: only a change is an event.
+        if ((s.conditions.REACHABLE?.status ?? true) === c.healthy) return [];
+        return withDerived(s, [{ type: 'MachineConditionChanged', data: { id: c.id, condition: 'REACHABLE', status: c.healthy, reason: `health check: ${c.reason}`, at: c.at, ...pendingDerived } }]);
+      }
+      case 'RequireIntervention': {
+        requireRegistered(s, c.id);
+        const events: MachineEvent[] = [];
+        if (!s.conditions.NEEDS_INTERVENTION?.status) {
+          events.push({ type: 'MachineConditionChanged', data: { id: c.id, condition: 'NEEDS_INTERVENTION', status: true, reason: c.reason, at: c.at, ...pendingDerived } });
+        }
+        if (!s.overrides[TEMPLATES.DEGRADED.source]) events.push(overrideAdded(c.id, 'DEGRADED', c.reason, null, c.by, c.at));
+        return withDerived(s, events);
       }
       case 'EnableNodeMaintenance': {
         requireHypervisor(s, c.id);

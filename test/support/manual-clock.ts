@@ -1,0 +1,51 @@
+import type { Clock } from '../../src/health/clock';
+
+/** A clock that moves only when the test says: sleeps resolve as `advance` passes their time. */
+export class ManualClock implements Clock {
+  private timers: Array<{ at: number; resolve: () => void }> = [];
+  constructor(private t = Date.parse('2026-11-21T10:00:00.000Z')) {}
+
+  now(): number {
+    return this.t;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = { at: this.t + ms, resolve };
+      this.timers.push(timer);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.timers = this.timers.filter((x) => x !== timer);
+          reject(signal.reason ?? new Error('aborted'));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Timers waiting now. */
+  get waiting(): number {
+    return this.timers.length;
+  }
+
+  /** Moves time forward, waking each sleeper at its moment and letting the work it starts run. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await settle();
+      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.t = due.at;
+      this.timers = this.timers.filter((x) => x !== due);
+      due.resolve();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+/** Lets pending promise chains and I/O callbacks run. */
+export async function settle(turns = 30): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+}
