@@ -22,20 +22,27 @@ interface SimState {
  */
 export class SimulatedProvisioningProvider implements ProvisioningProvider {
   private readonly file: string;
-  private readonly state: SimState;
+  private loaded: SimState | null = null;
   private readonly deployedAt = new Map<string, number>();
   /** Databases created (not returned again): a test can see that a retry did not allocate twice. */
   allocations = 0;
 
-  constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
+  constructor(private readonly dataDir: string) {
     this.file = join(dataDir, 'sim-provisioning.json');
-    this.state = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as SimState) : { secret: randomBytes(32).toString('hex'), databases: {} };
-    this.save();
+  }
+
+  /** Read on first use, so a bad data directory is reported by the event store that owns it, not here. */
+  private get state(): SimState {
+    if (!this.loaded) {
+      mkdirSync(this.dataDir, { recursive: true });
+      this.loaded = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as SimState) : { secret: randomBytes(32).toString('hex'), databases: {} };
+      this.save();
+    }
+    return this.loaded;
   }
 
   private save(): void {
-    writeFileSync(this.file, JSON.stringify(this.state), { mode: 0o600 });
+    writeFileSync(this.file, JSON.stringify(this.loaded), { mode: 0o600 });
   }
 
   private async step(r: ProvisioningRequest, signal: AbortSignal): Promise<void> {

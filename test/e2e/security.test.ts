@@ -65,6 +65,10 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Mutation.createInstance': { allowed: ['TENANT'], doc: () => ({ query: `mutation { createInstance(input: { machineId: "nope", requestId: "c-${++seq}" }) { id } }` }) },
   'Mutation.retryInstanceProvisioning': { allowed: ['TENANT', 'OPERATOR', 'ADMIN'], doc: () => ({ query: 'mutation { retryInstanceProvisioning(id: "no-such-instance") { attemptId } }' }) },
   'Query.instanceCredentials': { allowed: ['TENANT', 'ADMIN'], doc: () => ({ query: '{ instanceCredentials(id: "no-such-instance") { password } }' }) },
+  'Mutation.triggerRecovery': { allowed: OPS, doc: () => ({ query: 'mutation { triggerRecovery(input: { machineId: "nope" }) { id } }' }) },
+  'Query.recovery': { allowed: READERS, doc: () => ({ query: '{ recovery(id: "no-such-recovery") { id } }' }) },
+  'Query.recoveries': { allowed: READERS, doc: () => ({ query: '{ recoveries { id } }' }) },
+  'Query.fleetHealth': { allowed: READERS, doc: () => ({ query: '{ fleetHealth { autoRecoveryPaused } }' }) },
   'Subscription.projectionRebuild': { allowed: READERS, doc: () => ({ query: 'subscription { projectionRebuild(name: "machines") { progress } }' }) },
 };
 
@@ -225,6 +229,7 @@ describe('security', () => {
       ['createVm', 'CreateVmInput!', 'createVm(input: $v) { vmid }', 'ADMIN'],
       ['setVmTags', '[String!]!', 'setVmTags(vmid: 1, tags: $v) { vmid }', 'ADMIN'],
       ['deleteVm', 'Int!', 'deleteVm(vmid: $v)', 'ADMIN'],
+      ['triggerRecovery', 'TriggerRecoveryInput!', 'triggerRecovery(input: $v) { id }', 'ADMIN'],
       ['createInstance', 'CreateInstanceInput!', 'createInstance(input: $v) { id }', 'TENANT'],
       ['retryInstanceProvisioning', 'ID!', 'retryInstanceProvisioning(id: $v) { attemptId }', 'ADMIN'],
     ];
