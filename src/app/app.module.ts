@@ -6,6 +6,7 @@ import { AppConfig } from '../config/config';
 import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
+import { AuditModule } from '../audit/audit.resolver';
 import { DrainsModule } from '../drains/drains.module';
 import { ProvisioningModule } from '../provisioning/provisioning.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
@@ -53,6 +54,7 @@ export class AppModule {
         HealthModule,
         DrainsModule,
         ProvisioningModule,
+        AuditModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController, MetricsController],

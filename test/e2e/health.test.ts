@@ -83,3 +83,35 @@ describe('with health checks and recovery switched off', () => {
     }
   });
 });
+
+describe('events: the recorded history for auditors', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('filters by stream, category, type and correlation id, pages forwards and backwards by position, and is closed to tenants', async () => {
+    const { server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn', HEALTH_ENABLED: 'false' });
+    try {
+      for (const id of ['ev-1', 'ev-2', 'ev-3']) await gql(port, `mutation { registerMachines(input: { ids: ["${id}"], phase: READY }) { id } }`);
+      await gql(port, 'mutation { setMachineLabels(input: { machineId: "ev-2", labels: { rack: "r2" } }) { id } }');
+      const q = 'query($f: EventFilter, $first: Int, $after: Position, $before: Position) { events(filter: $f, first: $first, after: $after, before: $before) { nodes { stream type position metadata { actor correlationId } } pageInfo { startCursor endCursor hasMore } } }';
+      const byStream = (await gql(port, q, { f: { stream: 'machine-ev-2' } })).data!.events.nodes;
+      expect(byStream.map((e: { type: string }) => e.type)).toEqual(['MachineRegistered', 'MachineLabelsChanged']);
+      const registered = (await gql(port, q, { f: { category: 'machine', types: ['MachineRegistered'] } })).data!.events.nodes;
+      expect(registered.map((e: { stream: string }) => e.stream)).toEqual(['machine-ev-1', 'machine-ev-2', 'machine-ev-3']);
+      const corr = byStream[1].metadata.correlationId;
+      expect((await gql(port, q, { f: { correlationId: corr } })).data!.events.nodes.map((e: { type: string }) => e.type)).toEqual(['MachineLabelsChanged']);
+      const page1 = (await gql(port, q, { f: { category: 'machine' }, first: 2 })).data!.events;
+      expect(page1.pageInfo.hasMore).toBe(true);
+      const page2 = (await gql(port, q, { f: { category: 'machine' }, first: 2, after: page1.pageInfo.endCursor })).data!.events;
+      expect(page2.nodes.map((e: { stream: string }) => e.stream)).toEqual(['machine-ev-3', 'machine-ev-2']);
+      expect(page2.pageInfo.hasMore).toBe(false);
+      const back = (await gql(port, q, { f: { category: 'machine' }, first: 2, before: page2.pageInfo.endCursor })).data!.events.nodes;
+      expect(back.map((e: { stream: string }) => e.stream)).toEqual(['machine-ev-3', 'machine-ev-2']);
+      const tenant = (await gql(port, 'mutation { createApiKey(input: { role: TENANT, tenantId: "t", name: "t" }) { key } }')).data!.createApiKey.key;
+      expect((await gql(port, '{ events { nodes { id } } }', undefined, tenant)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+});
