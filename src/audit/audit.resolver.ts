@@ -2,10 +2,11 @@ import { Inject, Module } from '@nestjs/common';
 import { Args, Field, ID, InputType, Int, ObjectType, Query, Resolver } from '@nestjs/graphql';
 import { ArrayMaxSize, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
-import { AllFilter, EVENT_STORE, EventStore, RecordedEvent } from '../event-store/event-store.port';
+import { AllFilter, EVENT_STORE, EventStore, RecordedEvent, StreamNotFoundError } from '../event-store/event-store.port';
+import { derive, MachineEvent, machineDecider, machineStream, notAllocatable } from '../machines/machine.decider';
 import { PositionScalar } from '../graphql/scalars';
 import { Allow } from '../graphql/roles';
-import { BadInputError } from '../messaging/domain-errors';
+import { BadInputError, NotFoundError } from '../messaging/domain-errors';
 
 @ObjectType()
 export class EventMetadataView {
@@ -108,5 +109,63 @@ export class AuditResolver {
   }
 }
 
-@Module({ providers: [AuditResolver] })
+@ObjectType({ description: 'A machine as it was at a past moment or revision, folded from its log by the same evolve as the live state.' })
+export class MachineAt {
+  @Field(() => ID) id!: string;
+  @Field(() => Int, { description: 'the last revision included' }) revision!: number;
+  @Field(() => GraphQLDateTime, { description: 'when that revision was recorded' }) recordedAt!: string;
+  @Field() phase!: string;
+  @Field() effectiveState!: string;
+  @Field() allocatable!: boolean;
+  @Field(() => String, { nullable: true, description: 'why it was not allocatable then' }) notAllocatableBecause!: string | null;
+  @Field(() => GraphQLJSON) labels!: Record<string, string>;
+  @Field(() => GraphQLJSON, { description: 'conditions by type' }) conditions!: Record<string, unknown>;
+  @Field(() => GraphQLJSON, { description: 'health overrides by source, with who added them and why' }) healthOverrides!: Record<string, unknown>;
+  @Field(() => ID, { nullable: true }) instance!: string | null;
+  @Field(() => ID, { nullable: true }) activeOperation!: string | null;
+}
+
+@Resolver(() => MachineAt)
+export class TimeTravelResolver {
+  constructor(@Inject(EVENT_STORE) private readonly log: EventStore) {}
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => MachineAt, { description: 'The machine as it was at `asOf` (recorded at or before) or at `revision`.' })
+  async machineAt(
+    @Args('id', { type: () => ID }) id: string,
+    @Args('asOf', { type: () => GraphQLDateTime, nullable: true }) asOf: Date | null,
+    @Args('revision', { type: () => Int, nullable: true }) revision: number | null,
+  ): Promise<MachineAt> {
+    if ((asOf == null) === (revision == null)) throw new BadInputError('asOf', 'give exactly one of asOf and revision');
+    let history: RecordedEvent[];
+    try {
+      history = await this.log.readStream(machineStream(id));
+    } catch (err) {
+      if (err instanceof StreamNotFoundError) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
+      throw err;
+    }
+    const cut = asOf != null ? asOf.toISOString() : null;
+    const upTo = history.filter((e) => (cut !== null ? e.recordedAt <= cut : e.revision <= revision!));
+    if (upTo.length === 0) throw new NotFoundError(`machine ${id} did not exist then`, { machineId: id });
+    const s = upTo.reduce((st, e) => machineDecider.evolve(st, { type: e.type, data: e.data } as MachineEvent), machineDecider.initialState);
+    const d = derive(s);
+    const last = upTo[upTo.length - 1];
+    return {
+      id,
+      revision: last.revision,
+      recordedAt: last.recordedAt,
+      phase: s.phase!,
+      effectiveState: d.effectiveState,
+      allocatable: d.allocatable,
+      notAllocatableBecause: d.allocatable ? null : (notAllocatable(s) ?? (s.conditions.REACHABLE?.status === false ? 'it is unreachable' : 'it is not allocatable')),
+      labels: s.labels,
+      conditions: s.conditions,
+      healthOverrides: s.overrides,
+      instance: s.instance?.instanceId ?? null,
+      activeOperation: s.active?.operationId ?? null,
+    };
+  }
+}
+
+@Module({ providers: [AuditResolver, TimeTravelResolver] })
 export class AuditModule {}

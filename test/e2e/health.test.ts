@@ -107,6 +107,17 @@ describe('events: the recorded history for auditors', () => {
       expect(page2.pageInfo.hasMore).toBe(false);
       const back = (await gql(port, q, { f: { category: 'machine' }, first: 2, before: page2.pageInfo.endCursor })).data!.events.nodes;
       expect(back.map((e: { stream: string }) => e.stream)).toEqual(['machine-ev-3', 'machine-ev-2']);
+      // machineAt: before and after a blocking override, folded from the log.
+      await new Promise((r) => setTimeout(r, 20));
+      const beforeOverride = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 20));
+      await gql(port, 'mutation { addHealthOverride(input: { machineId: "ev-2", template: DEGRADED, message: "fans" }) { id } }');
+      const at = 'query($a: DateTime, $r: Int) { machineAt(id: "ev-2", asOf: $a, revision: $r) { revision allocatable notAllocatableBecause labels healthOverrides } }';
+      expect((await gql(port, at, { a: beforeOverride })).data!.machineAt).toMatchObject({ revision: 1, allocatable: true, notAllocatableBecause: null, labels: { rack: 'r2' } });
+      expect((await gql(port, at, { r: 0 })).data!.machineAt).toMatchObject({ revision: 0, labels: {} });
+      const now = (await gql(port, at, { a: new Date().toISOString() })).data!.machineAt;
+      expect(now).toMatchObject({ revision: 2, allocatable: false, notAllocatableBecause: 'health override degraded prevents allocations' });
+      expect(now.healthOverrides.degraded).toMatchObject({ message: 'fans', addedBy: expect.stringMatching(/^ADMIN/) });
       const tenant = (await gql(port, 'mutation { createApiKey(input: { role: TENANT, tenantId: "t", name: "t" }) { key } }')).data!.createApiKey.key;
       expect((await gql(port, '{ events { nodes { id } } }', undefined, tenant)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
     } finally {

@@ -69,6 +69,7 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Query.recovery': { allowed: READERS, doc: () => ({ query: '{ recovery(id: "no-such-recovery") { id } }' }) },
   'Query.recoveries': { allowed: READERS, doc: () => ({ query: '{ recoveries { id } }' }) },
   'Query.fleetHealth': { allowed: READERS, doc: () => ({ query: '{ fleetHealth { autoRecoveryPaused } }' }) },
+  'Query.machineAt': { allowed: READERS, doc: () => ({ query: '{ machineAt(id: "sec-1", revision: 0) { phase } }' }) },
   'Query.events': { allowed: READERS, doc: () => ({ query: '{ events(first: 5) { nodes { id } } }' }) },
   'Subscription.projectionRebuild': { allowed: READERS, doc: () => ({ query: 'subscription { projectionRebuild(name: "machines") { progress } }' }) },
 };
