@@ -6,7 +6,6 @@ import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { machineDecider, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
 import { Decider } from '../messaging/decider';
-import { DomainError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { MIGRATION_PROVIDER, MigrationProvider } from '../providers/migration-provider.port';
 import { concurrencyOf, DrainRequest, DrainState, DrainVm, drainDecider, drainStream } from './drain.decider';
@@ -372,16 +371,8 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /** Sends a command; a domain refusal (the drain moved on meanwhile) is an answer, not an error. */
-  private async send<C>(decider: Decider<C, any, any>, stream: string, command: C, context: CommandContext) {
-    try {
-      return await this.pipeline.run(decider, stream, command, context);
-    } catch (err) {
-      if (err instanceof DomainError) {
-        this.logger.debug({ stream, command: (command as { type: string }).type, reason: err.message }, 'command refused');
-        return null;
-      }
-      throw err;
-    }
+  private send<C>(decider: Decider<C, any, any>, stream: string, command: C, context: CommandContext) {
+    return this.pipeline.runUnlessRefused(decider, stream, command, context);
   }
 
   /** Whether a node could take VMs at all now (for refusing a pinned target at once). */

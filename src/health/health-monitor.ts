@@ -1,7 +1,6 @@
 import { vmDecider, vmStream } from '../drains/vm.decider';
 import { machineDecider, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
-import { DomainError } from '../messaging/domain-errors';
 import type { Metrics } from '../metrics/metrics';
 import type { HealthProvider, ProbeTarget } from '../providers/health-provider.port';
 import type { Clock } from './clock';
@@ -133,9 +132,7 @@ export class HealthMonitor {
       if (!obs.transition.healthy && target.kind === 'machine') cause = r?.events[0]?.id ?? null;
     }
     if (obs.orphan && target.kind === 'vm') {
-      const r = await this.send(() =>
-        this.deps.pipeline.run(vmDecider, vmStream(Number(target.id)), { type: 'RecordVmOrphaned', vmid: Number(target.id), reason: obs.orphan!.reason, detail: obs.orphan!.detail, at: this.context(null).issuedAt }, this.context(null)),
-      );
+      const r = await this.deps.pipeline.runUnlessRefused(vmDecider, vmStream(Number(target.id)), { type: 'RecordVmOrphaned', vmid: Number(target.id), reason: obs.orphan.reason, detail: obs.orphan.detail, at: this.context(null).issuedAt }, this.context(null));
       metrics.orphans.inc({ reason: obs.orphan.reason });
       log.warn({ target: key, reason: obs.orphan.reason, detail: obs.orphan.detail }, 'orphaned VM detected');
       cause = r?.events[0]?.id ?? null;
@@ -148,19 +145,8 @@ export class HealthMonitor {
 
   private record(target: KnownTarget, healthy: boolean, reason: string) {
     const c = this.context(null);
-    return this.send(() =>
-      target.kind === 'machine'
-        ? this.deps.pipeline.run(machineDecider, machineStream(target.id), { type: 'RecordHealth', id: target.id, healthy, reason, at: c.issuedAt }, c)
-        : this.deps.pipeline.run(vmDecider, vmStream(Number(target.id)), { type: 'RecordVmHealth', vmid: Number(target.id), healthy, reason, at: c.issuedAt }, c),
-    );
-  }
-
-  private async send<T>(fn: () => Promise<T>): Promise<T | null> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof DomainError) return null; // deleted meanwhile
-      throw err;
-    }
+    return target.kind === 'machine'
+      ? this.deps.pipeline.runUnlessRefused(machineDecider, machineStream(target.id), { type: 'RecordHealth', id: target.id, healthy, reason, at: c.issuedAt }, c)
+      : this.deps.pipeline.runUnlessRefused(vmDecider, vmStream(Number(target.id)), { type: 'RecordVmHealth', vmid: Number(target.id), healthy, reason, at: c.issuedAt }, c);
   }
 }

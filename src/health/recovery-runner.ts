@@ -4,7 +4,6 @@ import { vmDecider, vmStream } from '../drains/vm.decider';
 import { machineDecider, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
 import { Decider } from '../messaging/decider';
-import { DomainError } from '../messaging/domain-errors';
 import type { Metrics } from '../metrics/metrics';
 import type { HealthProvider, ProbeTarget } from '../providers/health-provider.port';
 import type { Clock } from './clock';
@@ -217,12 +216,7 @@ export class RecoveryRunner {
     }
   }
 
-  private async send<C>(decider: Decider<C, any, any>, stream: string, command: C, context: CommandContext) {
-    try {
-      return await this.deps.pipeline.run(decider, stream, command, context);
-    } catch (err) {
-      if (err instanceof DomainError) return null;
-      throw err;
-    }
+  private send<C>(decider: Decider<C, any, any>, stream: string, command: C, context: CommandContext) {
+    return this.deps.pipeline.runUnlessRefused(decider, stream, command, context);
   }
 }

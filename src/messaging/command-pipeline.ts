@@ -135,6 +135,19 @@ export class CommandPipeline {
     });
   }
 
+  /**
+   * For processes that act on the log (executors, runners): a domain refusal means the world
+   * moved on meanwhile (canceled, released, deleted), which is an answer (null), not an error.
+   */
+  async runUnlessRefused<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, stream: string, command: C, context: CommandContext): Promise<CommandOutcome | null> {
+    try {
+      return await this.run(decider, stream, command, context);
+    } catch (err) {
+      if (err instanceof DomainError) return null;
+      throw err;
+    }
+  }
+
   private async work(key: string, stream: string): Promise<void> {
     for (;;) {
       const queue = this.queues.get(key)!;

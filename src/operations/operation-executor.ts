@@ -7,7 +7,6 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore, RecordedEvent, StreamNotFoundError } from '../event-store/event-store.port';
 import { MachineCommand, MachineEvent, machineDecider, MachineState, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
-import { DomainError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { MACHINE_PROVIDER, MachineProvider } from '../providers/machine-provider.port';
 
@@ -104,15 +103,8 @@ export class OperationExecutor implements OnApplicationBootstrap, OnApplicationS
         requestId: `${operationId}:${stage}:${attempt}:${step}`,
         issuedAt: new Date().toISOString(),
       });
-      const send = async (command: MachineCommand, step: string) => {
-        try {
-          await this.pipeline.run(machineDecider, machineStream(machineId), command, context(step));
-          return true;
-        } catch (err) {
-          if (err instanceof DomainError) return false; // canceled or finished meanwhile: nothing more to do
-          throw err;
-        }
-      };
+      // Canceled or finished meanwhile: a refusal means nothing more to do.
+      const send = async (command: MachineCommand, step: string) => (await this.pipeline.runUnlessRefused(machineDecider, machineStream(machineId), command, context(step))) !== null;
       const at = () => new Date().toISOString();
       if (!(await send({ type: 'StartStage', id: machineId, operationId, stage, attempt, at: at() }, 'start'))) return;
 

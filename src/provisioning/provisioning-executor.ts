@@ -6,7 +6,6 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { currentAttempt, InstanceCommand, instanceDecider, InstanceState, instanceStream, PROVISIONING_STEPS, ProvisioningStep } from '../instances/instance.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
-import { DomainError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { PROVISIONING_PROVIDER, ProvisioningProvider, ProvisioningRequest } from '../providers/provisioning-provider.port';
 
@@ -140,13 +139,9 @@ export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicati
     };
   }
 
-  private async send(stream: string, command: InstanceCommand, context: CommandContext) {
-    try {
-      return await this.pipeline.run(instanceDecider, stream, command, context);
-    } catch (err) {
-      if (err instanceof DomainError) return null; // released or moved on meanwhile
-      throw err;
-    }
+  /** Released or moved on meanwhile: a refusal is an answer. */
+  private send(stream: string, command: InstanceCommand, context: CommandContext) {
+    return this.pipeline.runUnlessRefused(instanceDecider, stream, command, context);
   }
 
   /** Credentials come from the provider, never from an event or a read model. */

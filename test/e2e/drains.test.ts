@@ -273,6 +273,11 @@ describe('drains and node maintenance', () => {
     expect(byVmid(drained)[comesBack]).toMatchObject({ migrationType: 'OFFLINE', targetNode: away });
     const after = (await gql(port, `{ node(name: "${home}") { vmsOnNode drainStatus inMaintenance } }`)).data!.node;
     expect(after).toEqual({ vmsOnNode: 0, drainStatus: 'COMPLETED', inMaintenance: true });
+    // The same, as the machine and the node list show it.
+    const asMachine = (await gql(port, `{ machine(id: "${home}") { hypervisor effectiveState allocatable maintenance { inMaintenance reason lastDrain drainStatus } vms { vmid } } }`)).data!.machine;
+    expect(asMachine).toEqual({ hypervisor: true, effectiveState: 'MAINTENANCE', allocatable: false, maintenance: { inMaintenance: true, reason: 'kernel update', lastDrain: drained.id, drainStatus: 'COMPLETED' }, vms: [] });
+    const listed = (await gql(port, '{ nodes { name inMaintenance vmsOnNode used { memoryGiB } } }')).data!.nodes;
+    expect(listed.find((n: { name: string }) => n.name === away)).toMatchObject({ inMaintenance: false, vmsOnNode: 3, used: { memoryGiB: 24 } });
 
     // Meanwhile: one VM is deleted, another is moved on by a soft drain of `away` pinned to `elsewhere` (the maint-ok one stays).
     await gql(port, `mutation { deleteVm(vmid: ${gone}) }`);

@@ -98,6 +98,13 @@ describe('command pipeline', () => {
     expect(appends).toBeLessThan(22);
   });
 
+  it('runUnlessRefused answers a domain refusal with null and appends nothing; other errors still throw', async () => {
+    expect(await pipeline.runUnlessRefused(machineDecider, 'machine-u1', { type: 'SetMachineLabels', id: 'u1', labels: {}, at }, ctx())).toBeNull();
+    await expect(store.readStream('machine-u1')).rejects.toThrow(/not found/);
+    const broken = new CommandPipeline({ ...store, readStream: () => Promise.reject(new Error('disk on fire')) } as unknown as EventStore, silentLogger, 2);
+    await expect(broken.runUnlessRefused(machineDecider, 'machine-u2', register('u2'), ctx())).rejects.toThrow('disk on fire');
+  });
+
   it('a repeated requestId returns the first result and appends nothing', async () => {
     const first = await pipeline.run(machineDecider, 'machine-m2', register('m2'), ctx({ requestId: 'req-2' }));
     const again = await pipeline.run(machineDecider, 'machine-m2', { ...register('m2'), at: '2026-11-21T11:00:00.000Z' }, ctx({ requestId: 'req-2' }));
