@@ -94,6 +94,10 @@ export interface EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options?: SubscribeOptions): EventSubscription;
+  /** The event with this id, or null. */
+  readEvent(id: string): Promise<RecordedEvent | null>;
+  /** The events whose metadata names this event as their cause, in log order (at most `maxCount`, default 1000). */
+  readCausedBy(eventId: string, maxCount?: number): Promise<RecordedEvent[]>;
   /** The position of the last event in the log, or 0 when the log is empty. */
   headPosition(): Promise<number>;
   /** Resolves when the store answers; rejects otherwise. */

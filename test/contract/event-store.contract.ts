@@ -7,6 +7,7 @@ import {
   StreamNotFoundError,
   WrongExpectedRevisionError,
 } from '../../src/event-store/event-store.port';
+import { ChainVerifier, GENESIS_HASH } from '../../src/event-store/hash-chain';
 
 export function newEvent(type: string, data: Record<string, unknown> = {}, id: string = randomUUID()): NewEvent {
   return {
@@ -150,7 +151,7 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       const [read] = await store.readStream(s('m-1'));
       expect(read.id).toBe(e.id);
       expect(read.data).toEqual(e.data);
-      expect(read.metadata).toEqual(e.metadata);
+      expect(read.metadata).toEqual({ ...e.metadata, hash: expect.stringMatching(/^[0-9a-f]{64}$/), prevHash: GENESIS_HASH });
       expect(read.stream).toBe(s('m-1'));
       expect(Date.parse(read.recordedAt)).not.toBeNaN();
     });
@@ -214,6 +215,38 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       const got = await take(sub, 2);
       await sub.close();
       expect(got.map((e) => e.revision)).toEqual([1, 3]);
+    });
+
+    it('every append extends the stream hash chain, across appends of any size', async () => {
+      const r = await store.append(s('h-1'), [newEvent('A', { n: 1 }), newEvent('B', { n: 2 })], 'no_stream');
+      await store.append(s('h-1'), [newEvent('C', { n: 3 })], r.nextExpectedRevision);
+      await store.append(s('h-1'), [newEvent('D', { n: 4 })], 'any');
+      const events = await store.readStream(s('h-1'));
+      expect(events.map((e) => e.metadata.prevHash)).toEqual([GENESIS_HASH, ...events.slice(0, -1).map((e) => e.metadata.hash)]);
+      const verifier = new ChainVerifier();
+      expect(verifier.feed(events)).toBe(true);
+      expect(verifier.checked).toBe(4);
+    });
+
+    it('a changed event breaks the chain at that event', async () => {
+      await store.append(s('h-2'), [newEvent('A', { n: 1 }), newEvent('B', { n: 2 }), newEvent('C', { n: 3 })], 'no_stream');
+      const events = await store.readStream(s('h-2'));
+      events[1] = { ...events[1], data: { n: 20 } };
+      const verifier = new ChainVerifier();
+      expect(verifier.feed(events)).toBe(false);
+      expect(verifier.firstBreak).toMatchObject({ revision: 1, reason: 'CONTENT_CHANGED' });
+    });
+
+    it('reads one event by id, and the events caused by an event', async () => {
+      const cause = newEvent('Cause');
+      await store.append(s('k-1'), [cause], 'no_stream');
+      const effects = [newEvent('Effect1'), newEvent('Effect2')].map((e) => ({ ...e, metadata: { ...e.metadata, causationId: cause.id } }));
+      await store.append(s('k-2'), [effects[0]], 'no_stream');
+      await store.append(s('k-3'), [effects[1], newEvent('Unrelated')], 'no_stream');
+      expect(await store.readEvent(cause.id)).toMatchObject({ id: cause.id, stream: s('k-1'), type: 'Cause' });
+      expect(await store.readEvent(randomUUID())).toBeNull();
+      expect((await store.readCausedBy(cause.id)).map((e) => e.type)).toEqual(['Effect1', 'Effect2']);
+      expect(await store.readCausedBy(effects[0].id)).toEqual([]);
     });
 
     it('many concurrent appenders to many streams all succeed, each at its expected revision', async () => {

@@ -1,19 +1,16 @@
 import {
-  ANY,
   BACKWARDS,
   END,
   EventStoreDBClient,
   FORWARDS,
   NO_STREAM,
   START,
-  STREAM_EXISTS,
   StreamNotFoundError as EsdbStreamNotFoundError,
   WrongExpectedVersionError,
   eventTypeFilter,
   jsonEvent,
   streamNameFilter,
   type AllStreamResolvedEvent,
-  type AppendExpectedRevision,
   type Filter,
   type Position,
   type ResolvedEvent,
@@ -34,6 +31,7 @@ import {
   WrongExpectedRevisionError,
   matchesFilter,
 } from '../event-store.port';
+import { GENESIS_HASH, seal } from '../hash-chain';
 
 /**
  * The production event store on EventStoreDB. Global positions are the commit
@@ -51,10 +49,15 @@ export class EsdbEventStore implements EventStore {
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     try {
+      // The hash chain needs the predecessor, so the append is pinned to it: a number is kept
+      // (and a retried append still meets EventStoreDB's idempotence check); `any` and
+      // `stream_exists` become the revision just read, and a concurrent writer is a conflict.
+      const pinned = await this.predecessor(stream, expected);
+      const { sealed } = seal(stream, pinned.revision + 1, pinned.hash, events);
       const result = await this.client.appendToStream(
         stream,
-        events.map((e) => jsonEvent({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
-        { expectedRevision: toEsdbExpected(expected) },
+        sealed.map((e) => jsonEvent({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
+        { expectedRevision: pinned.revision === -1 ? NO_STREAM : BigInt(pinned.revision) },
       );
       return {
         nextExpectedRevision: Number(result.nextExpectedRevision),
@@ -67,6 +70,24 @@ export class EsdbEventStore implements EventStore {
       }
       throw err;
     }
+  }
+
+  /** The revision (-1: none) and hash the new events follow, as the expected revision asks. */
+  private async predecessor(stream: string, expected: ExpectedRevision): Promise<{ revision: number; hash: string }> {
+    if (expected === 'no_stream') return { revision: -1, hash: GENESIS_HASH };
+    const from = typeof expected === 'number' ? expected : undefined;
+    let last: RecordedEvent | undefined;
+    try {
+      [last] = await this.readStream(stream, { direction: 'backwards', fromRevision: from, maxCount: 1 });
+    } catch (err) {
+      if (!(err instanceof StreamNotFoundError)) throw err;
+    }
+    if (!last) {
+      if (expected === 'any') return { revision: -1, hash: GENESIS_HASH };
+      throw new WrongExpectedRevisionError(stream, expected, 'no_stream');
+    }
+    if (typeof expected === 'number' && last.revision !== expected) throw new WrongExpectedRevisionError(stream, expected, last.revision);
+    return { revision: last.revision, hash: typeof last.metadata.hash === 'string' ? last.metadata.hash : GENESIS_HASH };
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -155,6 +176,39 @@ export class EsdbEventStore implements EventStore {
     };
   }
 
+  /**
+   * EventStoreDB has no index by event id or by causation id in metadata: both walk `$all`
+   * a page at a time (newest first for an id, oldest first for effects). An audit read, not a hot path.
+   */
+  async readEvent(id: string): Promise<RecordedEvent | null> {
+    let found: RecordedEvent | null = null;
+    await this.scan('backwards', (e) => {
+      if (e.id === id) found = e;
+      return found === null;
+    });
+    return found;
+  }
+
+  async readCausedBy(eventId: string, maxCount = 1000): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    await this.scan('forwards', (e) => {
+      if (e.metadata.causationId === eventId) out.push(e);
+      return out.length < maxCount;
+    });
+    return out;
+  }
+
+  /** Visits `$all` in pages until `visit` returns false or the log ends. */
+  private async scan(direction: 'forwards' | 'backwards', visit: (e: RecordedEvent) => boolean): Promise<void> {
+    let from: number | undefined;
+    for (;;) {
+      const page = await this.readAll({ direction, from, maxCount: 1000 });
+      for (const e of page) if (!visit(e)) return;
+      if (page.length < 1000) return;
+      from = page[page.length - 1].position;
+    }
+  }
+
   async headPosition(): Promise<number> {
     const [last] = await this.readAll({ direction: 'backwards', maxCount: 1 });
     return last?.position ?? 0;
@@ -169,13 +223,6 @@ export class EsdbEventStore implements EventStore {
     this.closed = true;
     await this.client.dispose();
   }
-}
-
-function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {
-  if (expected === 'no_stream') return NO_STREAM;
-  if (expected === 'stream_exists') return STREAM_EXISTS;
-  if (expected === 'any') return ANY;
-  return BigInt(expected);
 }
 
 function toPosition(p: number): Position {

@@ -16,6 +16,7 @@ import {
   SubscribeOptions,
   WrongExpectedRevisionError,
 } from '../event-store.port';
+import { GENESIS_HASH, seal } from '../hash-chain';
 
 export interface SqliteEventStoreOptions {
   /** Group concurrent appends into one transaction (one fsync). Default true. */
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS events (
   recorded_at TEXT    NOT NULL,
   UNIQUE (stream, revision)
 );
+CREATE INDEX IF NOT EXISTS events_causation ON events (json_extract(metadata, '$.causationId'));
 `;
 
 function toRecorded(row: EventRow): RecordedEvent {
@@ -130,8 +132,8 @@ export class SqliteEventStore implements EventStore {
   private prepare() {
     const db = this.db;
     return {
-      lastRevision: db.prepare<[string], { revision: number }>(
-        'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
+      lastRevision: db.prepare<[string], { revision: number; hash: string | null }>(
+        "SELECT revision, json_extract(metadata, '$.hash') AS hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",
       ),
       byId: db.prepare<[string], { stream: string; revision: number; position: number }>(
         'SELECT stream, revision, position FROM events WHERE id = ?',
@@ -139,6 +141,10 @@ export class SqliteEventStore implements EventStore {
       insert: db.prepare(
         'INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
+      causedBy: db.prepare<[string, number], EventRow>(
+        "SELECT * FROM events WHERE json_extract(metadata, '$.causationId') = ? ORDER BY position ASC LIMIT ?",
+      ),
+      eventById: db.prepare<[string], EventRow>('SELECT * FROM events WHERE id = ?'),
       head: db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
       streamForwards: db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?',
@@ -209,7 +215,8 @@ export class SqliteEventStore implements EventStore {
     let revision = actual === 'no_stream' ? -1 : actual;
     let position = 0;
     const recordedAt = new Date().toISOString();
-    for (const e of events) {
+    const { sealed } = seal(stream, revision + 1, last?.hash ?? GENESIS_HASH, events);
+    for (const e of sealed) {
       revision += 1;
       try {
         const info = this.stmts.insert.run(
@@ -251,6 +258,15 @@ export class SqliteEventStore implements EventStore {
         : this.stmts.streamForwards.all(stream, options.fromRevision ?? 0, max);
     if (rows.length === 0 && !this.stmts.lastRevision.get(stream)) throw new StreamNotFoundError(stream);
     return rows.map(toRecorded);
+  }
+
+  async readEvent(id: string): Promise<RecordedEvent | null> {
+    const row = this.stmts.eventById.get(id);
+    return row ? toRecorded(row) : null;
+  }
+
+  async readCausedBy(eventId: string, maxCount = 1000): Promise<RecordedEvent[]> {
+    return this.stmts.causedBy.all(eventId, maxCount).map(toRecorded);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
