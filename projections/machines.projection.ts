@@ -16,7 +16,7 @@ const update = (id: string, $set: Record<string, unknown>): Change => ({ op: 'up
 /** `machines`: one document per machine, as operators and tenants read it. Derived fields come from the events. */
 export const machinesProjection: Projection = {
   name: 'machines',
-  version: 6,
+  version: 7,
   collections: {
     machines: { indexes: [{ field: 'phase' }, { field: 'effectiveState' }, { field: 'hypervisor' }, { field: 'tenantId' }] },
   },
@@ -80,18 +80,19 @@ export const machinesProjection: Projection = {
     },
     MachineAssigned: (e) => {
       const d = e.data as Data<'MachineAssigned'>;
-      return [update(d.id, { instance: d.instanceId, tenantId: d.tenantId, ...derived(d, e.revision) })];
+      // The assignment's event id lets the commands that end it (a repair's completion) name it as their cause.
+      return [update(d.id, { instance: d.instanceId, tenantId: d.tenantId, instanceEventId: e.id, ...derived(d, e.revision) })];
     },
     MachineUnassigned: (e) => {
       const d = e.data as Data<'MachineUnassigned'>;
-      return [update(d.id, { instance: null, tenantId: null, ...derived(d, e.revision) })];
+      return [update(d.id, { instance: null, tenantId: null, instanceEventId: null, ...derived(d, e.revision) })];
     },
     HealthOverrideAdded: (e) => {
       const d = e.data as Data<'HealthOverrideAdded'>;
       const { id, at, effectiveState: _e, allocatable: _a, ...o } = d;
       return [
         { op: 'updateOne', collection: 'machines', filter: { _id: id }, update: { $pull: { healthOverrides: { source: o.source } } } },
-        { op: 'updateOne', collection: 'machines', filter: { _id: id }, update: { $push: { healthOverrides: { ...o, addedAt: at } }, $set: derived(d, e.revision) } },
+        { op: 'updateOne', collection: 'machines', filter: { _id: id }, update: { $push: { healthOverrides: { ...o, addedAt: at, eventId: e.id } }, $set: derived(d, e.revision) } },
       ];
     },
     HealthOverrideRemoved: (e) => {

@@ -6,7 +6,8 @@ import { AppConfig } from '../config/config';
 import { AccessModule } from '../access/access.module';
 import { ConfigModule } from '../config/config.module';
 import { EventStoreModule } from '../event-store/event-store.module';
-import { AuditModule } from '../audit/audit.resolver';
+import { AnalyticsModule } from '../analytics/analytics.resolver';
+import { AuditModule } from '../audit/audit.module';
 import { DrainsModule } from '../drains/drains.module';
 import { ProvisioningModule } from '../provisioning/provisioning.module';
 import { DrydockGraphqlModule } from '../graphql/graphql.module';
@@ -55,6 +56,7 @@ export class AppModule {
         DrainsModule,
         ProvisioningModule,
         AuditModule,
+        AnalyticsModule,
         ...(options.graphql === false ? [] : [DrydockGraphqlModule]),
       ],
       controllers: [ProbesController, MetricsController],

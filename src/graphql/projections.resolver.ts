@@ -1,4 +1,4 @@
-import { GraphQLDateTime } from 'graphql-scalars';
+import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 import { Args, Field, Float, Int, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { map } from 'rxjs';
 import { ProjectionsService, ProjectionStatus as Status } from '../messaging/projections.service';
@@ -37,6 +37,32 @@ export class ProjectionStatus {
   @Field(() => RebuildProgress, { nullable: true }) rebuild!: RebuildProgress | null;
 }
 
+@ObjectType()
+export class CollectionDrift {
+  @Field({ description: 'the logical collection' }) name!: string;
+  @Field(() => Int) liveDocuments!: number;
+  @Field(() => Int) rebuiltDocuments!: number;
+  @Field(() => Int) differences!: number;
+}
+
+@ObjectType()
+export class DocumentDrift {
+  @Field() collection!: string;
+  @Field() id!: string;
+  @Field({ description: 'MISSING_IN_LIVE, MISSING_IN_REBUILD or DIFFERENT' }) kind!: string;
+  @Field(() => GraphQLJSON, { nullable: true }) live!: unknown;
+  @Field(() => GraphQLJSON, { nullable: true }) rebuilt!: unknown;
+}
+
+@ObjectType({ description: 'A read model compared, document by document, with a private rebuild from the log at the same position.' })
+export class ProjectionDrift {
+  @Field() projection!: string;
+  @Field(() => PositionScalar, { description: 'the log position both sides were compared at' }) checkpoint!: number;
+  @Field({ description: 'true when the read model is exactly what the log says' }) ok!: boolean;
+  @Field(() => [CollectionDrift]) collections!: CollectionDrift[];
+  @Field(() => [DocumentDrift], { description: 'the first 50 differences' }) differences!: DocumentDrift[];
+}
+
 function toGql(s: Status): ProjectionStatus {
   return {
     name: s.name,
@@ -58,6 +84,12 @@ export class ProjectionsResolver {
   @Query(() => [ProjectionStatus])
   async projections(): Promise<ProjectionStatus[]> {
     return (await this.service.statuses()).map(toGql);
+  }
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => ProjectionDrift, { description: 'Drift check: rebuilds the read model privately from the log and compares it with the live one, document by document.' })
+  verifyProjection(@Args('name') name: string): Promise<ProjectionDrift> {
+    return this.service.verify(name);
   }
 
   @Allow('OPERATOR', 'ADMIN')

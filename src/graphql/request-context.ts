@@ -8,6 +8,8 @@ export interface GqlContext {
   req?: IncomingMessage & { id?: string };
   correlationId: string;
   principal: Principal | null;
+  /** Set by a resolver whose command continues an earlier event (a claim continues the repair request). */
+  causationId?: string | null;
 }
 
 export type Authenticate = (authorization: unknown) => Promise<Principal | null>;
@@ -31,7 +33,7 @@ export function commandContext(ctx: GqlContext, requestId?: string | null): Comm
   return {
     actor: ctx.principal ? actorOf(ctx.principal) : 'anonymous',
     correlationId: ctx.correlationId,
-    causationId: null,
+    causationId: ctx.causationId ?? null,
     requestId: requestId ?? null,
     issuedAt: new Date().toISOString(),
   };

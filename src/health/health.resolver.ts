@@ -98,7 +98,9 @@ export class HealthResolver {
     const machine = await this.read.findOne('machines', { _id: input.machineId, 'healthOverrides.source': 'repair-request' });
     if (!machine) throw new NotFoundError(`machine ${input.machineId} not found among machines carrying repair-request`, { machineId: input.machineId });
     const instanceId = uuidv5(`${input.machineId}/${String(machine.revision)}/${tenantId}`, REPAIR_NAMESPACE);
-    await this.instances.createOn(ctx, input.machineId, instanceId, tenantId, 'REPAIR', null);
+    // The claim continues the repair request: its events name that override's event as their cause.
+    const request = (machine.healthOverrides as Array<{ source: string; eventId?: string }>).find((o) => o.source === 'repair-request');
+    await this.instances.createOn({ ...ctx, causationId: request?.eventId ?? null }, input.machineId, instanceId, tenantId, 'REPAIR', null);
     return (await this.read.findOne('instances', { _id: instanceId })) as unknown as Instance;
   }
 
@@ -116,6 +118,8 @@ export class HealthResolver {
     const machine = await this.read.findOne('machines', { _id: input.machineId, tenantId: repairTenantOf(ctx.principal!) });
     if (!machine?.instance) throw new FailedPreconditionError(`machine ${input.machineId} is not claimed by this repair tenant`, { machineId: input.machineId });
     const instanceId = String(machine.instance);
+    // The completion continues the claim: its events name the repair assignment as their cause.
+    ctx = { ...ctx, causationId: typeof machine.instanceEventId === 'string' ? machine.instanceEventId : null };
     const labels: Record<string, string> = { repair_status: input.repairStatus };
     if (input.repairDetails) labels.repair_details = input.repairDetails;
     await this.instances.setLabels(ctx, instanceId, labels);

@@ -4,6 +4,7 @@ import { AppConfig } from '../config/config';
 import { commandContext, GqlContext } from '../graphql/request-context';
 import { InstancePurpose, machineDecider, machineStream } from '../machines/machine.decider';
 import { DecideCommand } from '../messaging/decide.command';
+import type { CommandOutcome } from '../messaging/command-pipeline';
 import { ProjectionsService } from '../messaging/projections.service';
 import { ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { DbType, Issue, instanceDecider, instanceStream } from './instance.decider';
@@ -41,11 +42,11 @@ export class InstancesService {
   /** Takes the machine (decided by the machine's stream), then records the instance. */
   async createOn(ctx: GqlContext, machineId: string, instanceId: string, tenantId: string, purpose: InstancePurpose, requestId: string | null, provisioning: Provisioning | null = null): Promise<number> {
     const context = commandContext(ctx, requestId);
-    await this.bus.execute(
+    const assigned = await this.bus.execute(
       new DecideCommand(machineDecider, machineStream(machineId), { type: 'AssignInstance', id: machineId, instanceId, tenantId, purpose, at: context.issuedAt }, { ...context, requestId: null }),
     );
     const outcome = await this.bus.execute(
-      new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'CreateInstance', id: instanceId, tenantId, machineId, purpose, labels: {}, provisioning, at: context.issuedAt }, context),
+      new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'CreateInstance', id: instanceId, tenantId, machineId, purpose, labels: {}, provisioning, at: context.issuedAt }, { ...context, causationId: causeIn(assigned, context.causationId) }),
     );
     await this.read.waitFor(['instances', 'machines'], outcome.position);
     return outcome.position;
@@ -63,7 +64,7 @@ export class InstancesService {
         issue,
         repeatPolicy: { windowMs: this.config.auto_machine_repair_plugin.repeat_window_hours * 3_600_000, maxRepeats: this.config.auto_machine_repair_plugin.max_repeats },
         at: context.issuedAt,
-      }, { ...context, requestId: null }),
+      }, { ...context, requestId: null, causationId: causeIn(released, context.causationId) }),
     );
     await this.read.waitFor(['instances', 'machines'], Math.max(released.position, freed.position));
   }
@@ -73,4 +74,9 @@ export class InstancesService {
     const outcome = await this.bus.execute(new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'SetInstanceLabels', id: instanceId, labels, at: context.issuedAt }, context));
     await this.read.waitFor(['instances'], outcome.position);
   }
+}
+
+/** The second half of a two-stream change is caused by the last event of the first half (or by what caused the whole). */
+function causeIn(first: CommandOutcome, fallback: string | null | undefined): string | null {
+  return first.events[first.events.length - 1]?.id ?? fallback ?? null;
 }

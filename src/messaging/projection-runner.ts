@@ -3,6 +3,7 @@ import { EventStore, EventSubscription, RecordedEvent } from '../event-store/eve
 import { Change, ConcurrentCommitError, Doc, ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches } from './batches';
 import { physicalName, Projection } from './projection';
+import { DriftReport, ShadowBuild } from './projection-drift';
 import { RunnerState } from './runner-registry';
 
 /** Live batches up to this size are committed one event at a time. */
@@ -164,6 +165,25 @@ export class ProjectionRunner {
     this.state = 'running';
     if (this.rebuildInfo) this.runShadow();
     if (this.rebuildInfo?.version === this.projection.version || !this.rebuildInfo) this.runLive();
+  }
+
+  /**
+   * Drift check: rebuilds the projection privately and compares it with the live read model at
+   * the same log position. The bulk of the rebuild runs beside the live loop; the last few events
+   * and the comparison run under its lock, so the live model cannot move while it is compared.
+   */
+  async verify(limit = 50): Promise<DriftReport> {
+    const shadow = new ShadowBuild(this.projection, this.events, this.store);
+    try {
+      await shadow.prepare();
+      await shadow.applyUpTo(this.checkpoint);
+      return await this.lock.run(async () => {
+        await shadow.applyUpTo(this.checkpoint);
+        return shadow.compare((logical) => this.collection(logical), this.checkpoint, limit);
+      });
+    } finally {
+      await shadow.drop();
+    }
   }
 
   /** Starts a blue/green rebuild into the next generation; the live read model keeps serving. */

@@ -7,6 +7,7 @@ import { Doc, Filter, FindOptions, READ_STORE, ReadStore } from '../read-store/r
 import { NotFoundError } from './domain-errors';
 import { Projection } from './projection';
 import { Committed, ProjectionRunner, RebuildProgress } from './projection-runner';
+import { DriftReport } from './projection-drift';
 import { RunnerRegistry, RunnerState } from './runner-registry';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
@@ -148,6 +149,10 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
   async rebuild(name: string): Promise<ProjectionStatus> {
     await this.runner(name).beginRebuild();
     return this.statusOf(name);
+  }
+
+  verify(name: string): Promise<DriftReport> {
+    return this.runner(name).verify();
   }
 
   async retry(name: string): Promise<ProjectionStatus> {

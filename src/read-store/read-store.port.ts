@@ -5,6 +5,9 @@
 
 export const READ_STORE = Symbol('READ_STORE');
 
+/** Bookkeeping an adapter without transactions may keep on a document: the log position that last changed it. Not part of the read model. */
+export const POSITION_FIELD = '_pos';
+
 export type Doc = { _id: string } & Record<string, unknown>;
 export type Filter = Record<string, unknown>;
 /** MongoDB update operators ($set, $unset, $inc, $push, $pull, $addToSet, $setOnInsert, ...). */

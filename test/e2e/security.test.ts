@@ -71,6 +71,12 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Query.fleetHealth': { allowed: READERS, doc: () => ({ query: '{ fleetHealth { autoRecoveryPaused } }' }) },
   'Query.machineAt': { allowed: READERS, doc: () => ({ query: '{ machineAt(id: "sec-1", revision: 0) { phase } }' }) },
   'Query.events': { allowed: READERS, doc: () => ({ query: '{ events(first: 5) { nodes { id } } }' }) },
+  'Query.causationChain': { allowed: READERS, doc: () => ({ query: '{ causationChain(eventId: "no-such-event") { rootId } }' }) },
+  'Query.verifyStream': { allowed: READERS, doc: () => ({ query: '{ verifyStream(stream: "machine-sec-1") { ok } }' }) },
+  'Query.instanceAt': { allowed: READERS, doc: () => ({ query: '{ instanceAt(id: "no-such-instance", revision: 0) { status } }' }) },
+  'Query.drainAt': { allowed: READERS, doc: () => ({ query: '{ drainAt(id: "no-such-drain", revision: 0) { status } }' }) },
+  'Query.analytics': { allowed: READERS, doc: () => ({ query: '{ analytics { from } }' }) },
+  'Query.verifyProjection': { allowed: READERS, doc: () => ({ query: '{ verifyProjection(name: "site_config") { ok } }' }) },
   'Subscription.projectionRebuild': { allowed: READERS, doc: () => ({ query: 'subscription { projectionRebuild(name: "machines") { progress } }' }) },
 };
 

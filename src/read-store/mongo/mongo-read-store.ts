@@ -1,8 +1,5 @@
 import { MongoClient, MongoServerError, type ClientSession, type Db } from 'mongodb';
-import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update } from '../read-store.port';
-
-/** The field a document keeps, without transactions, of the log position that last changed it. */
-const POSITION_FIELD = '_pos';
+import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, POSITION_FIELD, ReadStore, Update } from '../read-store.port';
 
 /**
  * The production read store on MongoDB. A batch and its checkpoint commit in one

@@ -1,0 +1,40 @@
+import type { Projection } from '../src/messaging/projection';
+import type { Change } from '../src/read-store/read-store.port';
+
+/**
+ * `analytics_machine_states`: for each machine, the intervals it spent in each effective state.
+ * Every machine event that carries the derived state closes the open interval if the state
+ * changed and opens one for the new state (an upsert that does nothing while it stays the same).
+ */
+const stateChange = (e: { id: string; data: Record<string, unknown> }): Change[] => {
+  const d = e.data as { id: string; effectiveState?: string; at: string };
+  if (!d.effectiveState) return [];
+  return [
+    { op: 'updateOne', collection: 'analytics_machine_states', filter: { machineId: d.id, to: null, state: { $ne: d.effectiveState } }, update: { $set: { to: d.at } } },
+    { op: 'updateOne', collection: 'analytics_machine_states', filter: { machineId: d.id, to: null, state: d.effectiveState }, update: { $setOnInsert: { _id: e.id, from: d.at } }, upsert: true },
+  ];
+};
+
+/** Every machine event type that carries `effectiveState` (the decider adds it to each). */
+export const STATE_BEARING_EVENTS = [
+  'MachineRegistered',
+  'MachinePhaseChanged',
+  'MachineConditionChanged',
+  'MachineAssigned',
+  'MachineUnassigned',
+  'HealthOverrideAdded',
+  'HealthOverrideRemoved',
+  'OperationRequested',
+  'OperationSucceeded',
+  'OperationFailed',
+  'OperationCanceled',
+  'NodeMaintenanceEnabled',
+  'NodeMaintenanceDisabled',
+] as const;
+
+export const analyticsMachineStatesProjection: Projection = {
+  name: 'analytics_machine_states',
+  version: 1,
+  collections: { analytics_machine_states: { indexes: [{ field: 'machineId' }, { field: 'from' }, { field: 'to' }] } },
+  handlers: Object.fromEntries(STATE_BEARING_EVENTS.map((type) => [type, stateChange])),
+};

@@ -1,0 +1,104 @@
+import { Inject } from '@nestjs/common';
+import { Args, ID, Int, Query, Resolver } from '@nestjs/graphql';
+import { EVENT_STORE, EventStore, RecordedEvent, StreamNotFoundError } from '../event-store/event-store.port';
+import { ChainVerifier } from '../event-store/hash-chain';
+import { PositionScalar } from '../graphql/scalars';
+import { Allow } from '../graphql/roles';
+import { BadInputError, NotFoundError } from '../messaging/domain-errors';
+import { CausationChain, CausedEvent, EventConnection, EventFilter, RecordedEventView, StreamVerification } from './audit.types';
+import { history, HistoryFilter } from './history';
+
+/** The largest cause tree returned at once; a bigger one is marked truncated. */
+const MAX_CHAIN = 10_000;
+const MAX_ANCESTORS = 1_000;
+
+export function historyFilter(f: EventFilter | null | undefined): HistoryFilter {
+  return { ...f, from: f?.from?.toISOString() ?? null, to: f?.to?.toISOString() ?? null };
+}
+
+const view = (e: RecordedEvent) => e as unknown as RecordedEventView;
+
+/**
+ * The recorded history for auditors, read from the event store itself (never a read model),
+ * so it is always complete: events, the cause tree around one event, and the hash chain of a stream.
+ */
+@Resolver(() => RecordedEventView)
+export class EventsResolver {
+  constructor(@Inject(EVENT_STORE) private readonly log: EventStore) {}
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => EventConnection, { description: 'Recorded events with all their metadata. `after` pages forwards; `before` pages backwards (newest first).' })
+  async events(
+    @Args('filter', { type: () => EventFilter, nullable: true }) f: EventFilter | null,
+    @Args('first', { type: () => Int, defaultValue: 100 }) first: number,
+    @Args('after', { type: () => PositionScalar, nullable: true }) after: number | null,
+    @Args('before', { type: () => PositionScalar, nullable: true }) before: number | null,
+  ): Promise<EventConnection> {
+    if (first < 1 || first > 1000) throw new BadInputError('first', 'must be between 1 and 1000');
+    if (after != null && before != null) throw new BadInputError('before', 'give after or before, not both');
+    const backwards = before != null;
+    const found: RecordedEvent[] = [];
+    for await (const e of history(this.log, historyFilter(f), { direction: backwards ? 'backwards' : 'forwards', after: (backwards ? before : after) ?? undefined })) {
+      found.push(e);
+      if (found.length > first) break;
+    }
+    const nodes = found.slice(0, first).map(view);
+    return {
+      nodes,
+      pageInfo: {
+        startCursor: nodes.length ? nodes[0].position : null,
+        endCursor: nodes.length ? nodes[nodes.length - 1].position : null,
+        hasMore: found.length > first,
+      },
+    };
+  }
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => CausationChain, { description: 'The chain back to the first cause of an event, and every event it caused, directly or transitively.' })
+  async causationChain(@Args('eventId', { type: () => ID }) eventId: string): Promise<CausationChain> {
+    const event = await this.log.readEvent(eventId);
+    if (!event) throw new NotFoundError(`event ${eventId} not found`, { eventId });
+    const up: RecordedEvent[] = [event];
+    const seen = new Set([event.id]);
+    for (let cause = event.metadata.causationId; cause && !seen.has(cause) && up.length < MAX_ANCESTORS; ) {
+      const parent = await this.log.readEvent(cause);
+      if (!parent) break; // a cause that is not an event (an outside trigger) ends the chain
+      up.unshift(parent);
+      seen.add(parent.id);
+      cause = parent.metadata.causationId;
+    }
+    const ancestors = up.map((e, depth): CausedEvent => ({ event: view(e), parentId: depth === 0 ? null : up[depth - 1].id, depth }));
+    const descendants: CausedEvent[] = [];
+    let truncated = false;
+    const visit = async (parent: RecordedEvent, depth: number): Promise<void> => {
+      for (const child of await this.log.readCausedBy(parent.id, MAX_CHAIN + 1)) {
+        if (seen.has(child.id)) continue;
+        if (descendants.length >= MAX_CHAIN) {
+          truncated = true;
+          return;
+        }
+        seen.add(child.id);
+        descendants.push({ event: view(child), parentId: parent.id, depth });
+        await visit(child, depth + 1);
+      }
+    };
+    await visit(event, up.length);
+    return { eventId, rootId: up[0].id, ancestors, descendants, truncated };
+  }
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => StreamVerification, { description: "Recomputes a stream's hash chain from its events and reports the first break." })
+  async verifyStream(@Args('stream') stream: string): Promise<StreamVerification> {
+    if (!stream || stream.length > 200) throw new BadInputError('stream', 'must be a stream name of 1 to 200 characters');
+    const verifier = new ChainVerifier();
+    for (let from = 0; ; ) {
+      const page = await this.log.readStream(stream, { fromRevision: from, maxCount: 1000 }).catch((err: Error) => {
+        if (err instanceof StreamNotFoundError) throw new NotFoundError(`stream ${stream} not found`, { stream });
+        throw err;
+      });
+      if (!verifier.feed(page) || page.length < 1000) break;
+      from = page[page.length - 1].revision + 1;
+    }
+    return { stream, ok: verifier.firstBreak === null, checked: verifier.checked, lastHash: verifier.checked ? verifier.lastHash : null, firstBreak: verifier.firstBreak };
+  }
+}
