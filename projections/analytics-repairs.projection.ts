@@ -3,7 +3,9 @@ import type { Projection } from '../src/messaging/projection';
 import { REPAIR_REQUEST } from '../src/health/overrides';
 
 type Data<T extends MachineEvent['type']> = Extract<MachineEvent, { type: T }>['data'];
-const open = (machineId: string) => ({ machineId, finishedAt: null });
+/** Only the open repair of a machine carries `openFor` (indexed): finding it never reads the machine's past repairs. */
+const open = (machineId: string) => ({ openFor: machineId });
+const close = { $unset: { openFor: '' } };
 
 /**
  * `analytics_repairs`: one document per repair, from the repair request to its outcome:
@@ -13,7 +15,7 @@ const open = (machineId: string) => ({ machineId, finishedAt: null });
 export const analyticsRepairsProjection: Projection = {
   name: 'analytics_repairs',
   version: 1,
-  collections: { analytics_repairs: { indexes: [{ field: 'machineId' }, { field: 'requestedAt' }, { field: 'finishedAt' }] } },
+  collections: { analytics_repairs: { indexes: [{ field: 'openFor' }, { field: 'machineId' }, { field: 'finishedAt' }] } },
   handlers: {
     HealthOverrideAdded: (e) => {
       const d = e.data as Data<'HealthOverrideAdded'>;
@@ -24,7 +26,7 @@ export const analyticsRepairsProjection: Projection = {
           collection: 'analytics_repairs',
           filter: open(d.id),
           // A second request while one is open is the same repair.
-          update: { $setOnInsert: { _id: e.id, requestedAt: d.at, category: d.issue?.category ?? 'UNSPECIFIED', claimedAt: null, outcome: null } },
+          update: { $setOnInsert: { _id: e.id, machineId: d.id, requestedAt: d.at, category: d.issue?.category ?? 'UNSPECIFIED', claimedAt: null, finishedAt: null, outcome: null } },
           upsert: true,
         },
       ];
@@ -37,14 +39,14 @@ export const analyticsRepairsProjection: Projection = {
     RepairOutcomeRecorded: (e) => {
       const d = e.data as Data<'RepairOutcomeRecorded'>;
       return [
-        { op: 'updateOne', collection: 'analytics_repairs', filter: open(d.id), update: { $set: { finishedAt: d.at, outcome: d.completed ? 'COMPLETED' : 'NOT_COMPLETED', repairStatus: d.repairStatus } } },
+        { op: 'updateOne', collection: 'analytics_repairs', filter: open(d.id), update: { $set: { finishedAt: d.at, outcome: d.completed ? 'COMPLETED' : 'NOT_COMPLETED', repairStatus: d.repairStatus }, ...close } },
       ];
     },
     HealthOverrideRemoved: (e) => {
       // An operator withdrawing the request ends the repair without an outcome.
       const d = e.data as Data<'HealthOverrideRemoved'>;
       if (d.source !== REPAIR_REQUEST) return [];
-      return [{ op: 'updateOne', collection: 'analytics_repairs', filter: open(d.id), update: { $set: { finishedAt: d.at, outcome: 'WITHDRAWN', repairStatus: null } } }];
+      return [{ op: 'updateOne', collection: 'analytics_repairs', filter: open(d.id), update: { $set: { finishedAt: d.at, outcome: 'WITHDRAWN', repairStatus: null }, ...close } }];
     },
   },
 };

@@ -104,6 +104,26 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await store.findOne(c, { _id: 'b1' })).toEqual({ _id: 'b1', n: 2, seen: true });
     });
 
+    it('within a batch, a lookup on an indexed field sees the values earlier changes gave or took away', async () => {
+      await store.ensureIndexes(c, [{ field: 'openFor' }]);
+      await store.commit([{ op: 'insertOne', collection: c, doc: { _id: 'stored', openFor: 'x', n: 0 } }]);
+      await store.commit([
+        // A stored document loses the value, a new one gains it, and a third gains then loses it.
+        { op: 'updateOne', collection: c, filter: { openFor: 'x' }, update: { $unset: { openFor: '' } } },
+        { op: 'updateOne', collection: c, filter: { openFor: 'x', n: 1 }, update: { $setOnInsert: { _id: 'fresh' } }, upsert: true },
+        { op: 'insertOne', collection: c, doc: { _id: 'brief', openFor: 'y' } },
+        { op: 'updateOne', collection: c, filter: { openFor: 'y' }, update: { $set: { openFor: 'z' } } },
+        { op: 'updateMany', collection: c, filter: { openFor: 'x' }, update: { $inc: { n: 10 } } },
+        { op: 'updateMany', collection: c, filter: { openFor: 'y' }, update: { $set: { wrong: true } } },
+        { op: 'updateOne', collection: c, filter: { openFor: { $in: ['z'] } }, update: { $set: { right: true } } },
+      ]);
+      expect(await store.find(c, {}, { sort: { _id: 1 } })).toEqual([
+        { _id: 'brief', openFor: 'z', right: true },
+        { _id: 'fresh', openFor: 'x', n: 11 },
+        { _id: 'stored', n: 0 },
+      ]);
+    });
+
     it('a batch that fails commits nothing', async () => {
       await seed();
       await expect(

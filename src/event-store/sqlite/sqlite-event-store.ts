@@ -5,6 +5,7 @@ import {
   AllFilter,
   AppendResult,
   DuplicateEventIdError,
+  EventMetadata,
   EventStore,
   EventSubscription,
   ExpectedRevision,
@@ -61,15 +62,25 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_causation ON events (json_extract(metadata, '$.causationId'));
 `;
 
+/**
+ * A recorded event whose data and metadata are parsed on first use: a subscriber that skips an
+ * event by its type (most projections skip most events) never pays for parsing it.
+ */
 function toRecorded(row: EventRow): RecordedEvent {
+  let data: Record<string, unknown> | undefined;
+  let metadata: EventMetadata | undefined;
   return {
     id: row.id,
     stream: row.stream,
     revision: row.revision,
     position: row.position,
     type: row.type,
-    data: JSON.parse(row.data),
-    metadata: JSON.parse(row.metadata),
+    get data() {
+      return (data ??= JSON.parse(row.data) as Record<string, unknown>);
+    },
+    get metadata() {
+      return (metadata ??= JSON.parse(row.metadata) as EventMetadata);
+    },
     recordedAt: row.recorded_at,
   };
 }

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { find as mingoFind, Query } from 'mingo';
+import { Context } from 'mingo';
+import type { Query as MingoQuery } from 'mingo';
 import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
@@ -23,6 +24,13 @@ function bindable(v: unknown): Bindable | undefined {
   return undefined;
 }
 
+/** The value at a dotted path of a document (no array traversal: indexes are on scalar fields). */
+function pathValue(doc: Doc, path: string): unknown {
+  let v: unknown = doc;
+  for (const key of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  return v;
+}
+
 /** Plain values of a top-level equality (`{f: v}` or `{f: {$eq: v}}`, or `$in`), usable as an index lookup. */
 function equalityValues(condition: unknown): Bindable[] | undefined {
   const direct = bindable(condition);
@@ -39,6 +47,15 @@ function equalityValues(condition: unknown): Bindable[] | undefined {
   }
   return undefined;
 }
+
+// The query engine with only the query operators in its context. mingo's default Query copies every
+// operator it has (several hundred) into a fresh context on each construction, which was most of the
+// cost of a projection batch; filters here use query operators only ($expr and $where are not supported).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const BaseQuery = (require('mingo/query') as { Query: typeof MingoQuery }).Query;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const QUERY_CONTEXT = Context.init({ query: require('mingo/operators/query') });
+const query = (filter: Filter) => new BaseQuery(filter, { context: QUERY_CONTEXT });
 
 type UpdateOperator = (expr: unknown, arrayFilters?: unknown[]) => (doc: object) => unknown;
 // A public subpath of mingo (its package exports it); required because this project's module resolution predates `exports`.
@@ -157,12 +174,12 @@ export class SqliteReadStore implements ReadStore {
 
   async findOne(collection: string, filter: Filter): Promise<Doc | null> {
     const docs = this.candidates(collection, filter);
-    const q = new Query(filter);
+    const q = query(filter);
     return docs.find((d) => q.test(d)) ?? null;
   }
 
   async find(collection: string, filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
-    let cursor = mingoFind(this.candidates(collection, filter), filter);
+    let cursor = query(filter).find(this.candidates(collection, filter));
     if (options.sort) cursor = cursor.sort(options.sort);
     if (options.skip) cursor = cursor.skip(options.skip);
     if (options.limit !== undefined) cursor = cursor.limit(options.limit);
@@ -170,7 +187,7 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async count(collection: string, filter: Filter): Promise<number> {
-    const q = new Query(filter);
+    const q = query(filter);
     return this.candidates(collection, filter).filter((d) => q.test(d)).length;
   }
 
@@ -184,67 +201,105 @@ export class SqliteReadStore implements ReadStore {
    */
   private applyAll(changes: readonly Change[]): void {
     const dirty = new Map<string, Map<string, Doc | null>>();
+    // Dirty documents by the value of each indexed field, as they were last put: lets an indexed
+    // lookup see this batch's changes without writing them out first.
+    const dirtyIndex = new Map<string, Map<string, Map<Bindable, Set<string>>>>();
     const dirtyOf = (c: string) => {
       let m = dirty.get(c);
       if (!m) dirty.set(c, (m = new Map()));
       return m;
     };
+    const put = (collection: string, id: string, doc: Doc | null) => {
+      dirtyOf(collection).set(id, doc);
+      const fields = this.indexed.get(collection);
+      if (!doc || !fields?.size) return;
+      let byField = dirtyIndex.get(collection);
+      if (!byField) dirtyIndex.set(collection, (byField = new Map()));
+      for (const field of fields) {
+        const value = bindable(pathValue(doc, field));
+        if (value === undefined || value === null) continue;
+        let byValue = byField.get(field);
+        if (!byValue) byField.set(field, (byValue = new Map()));
+        let ids = byValue.get(value);
+        if (!ids) byValue.set(value, (ids = new Set()));
+        ids.add(id);
+      }
+    };
     const flush = (collection: string) => {
       const m = dirty.get(collection);
+      dirtyIndex.delete(collection);
       if (!m || m.size === 0) return;
       const table = this.table(collection);
-      const put = this.stmt(`INSERT OR REPLACE INTO ${table} (id, doc) VALUES (?, ?)`);
+      const write = this.stmt(`INSERT OR REPLACE INTO ${table} (id, doc) VALUES (?, ?)`);
       const del = this.stmt(`DELETE FROM ${table} WHERE id = ?`);
-      for (const [id, doc] of m) (doc ? put.run(id, JSON.stringify(doc)) : del.run(id));
+      for (const [id, doc] of m) (doc ? write.run(id, JSON.stringify(doc)) : del.run(id));
       m.clear();
     };
     const matching = (collection: string, filter: Filter, one: boolean): Doc[] => {
       const id = typeof filter._id === 'string' && Object.keys(filter).length === 1 ? filter._id : null;
+      const pending = dirty.get(collection);
       if (id !== null) {
-        const cached = dirty.get(collection)?.get(id);
+        const cached = pending?.get(id);
         if (cached !== undefined) return cached ? [cached] : [];
         const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
         return row ? [JSON.parse(row.doc)] : [];
       }
-      flush(collection);
-      const q = new Query(filter);
-      const found = this.candidates(collection, filter).filter((d) => q.test(d));
+      const q = query(filter);
+      const field = '_id' in filter ? undefined : Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
+      if (field === undefined) {
+        flush(collection);
+        const found = this.candidates(collection, filter).filter((d) => q.test(d));
+        return one ? found.slice(0, 1) : found;
+      }
+      // An indexed equality: the stored rows with that value, each replaced by its dirty version if
+      // it has one, and the dirty documents that had that value when last put. The filter decides.
+      const values = equalityValues(filter[field])!;
+      const seen = new Set<string>();
+      const found: Doc[] = [];
+      const consider = (docId: string, doc: Doc | null) => {
+        if (seen.has(docId)) return;
+        seen.add(docId);
+        if (doc && q.test(doc)) found.push(doc);
+      };
+      const rows = this.stmt(`SELECT id, doc FROM ${this.table(collection)} WHERE json_extract(doc, '$.${field}') IN (${values.map(() => '?').join(',')})`).all(...values) as Array<{ id: string; doc: string }>;
+      for (const row of rows) consider(row.id, pending?.has(row.id) ? pending.get(row.id)! : JSON.parse(row.doc));
+      const byValue = dirtyIndex.get(collection)?.get(field);
+      for (const v of values) for (const dirtyId of byValue?.get(v) ?? []) consider(dirtyId, pending!.get(dirtyId) ?? null);
       return one ? found.slice(0, 1) : found;
     };
 
     for (const ch of changes) {
-      const m = dirtyOf(ch.collection);
       switch (ch.op) {
         case 'updateOne':
         case 'updateMany': {
           const docs = matching(ch.collection, ch.filter, ch.op === 'updateOne');
           for (const doc of docs) {
             applyUpdate(doc, ch.update);
-            m.set(doc._id, doc);
+            put(ch.collection, doc._id, doc);
           }
           if (docs.length === 0 && ch.op === 'updateOne' && ch.mustMatch) throw new ConcurrentCommitError(ch.collection, ch.filter);
           if (docs.length === 0 && ch.op === 'updateOne' && ch.upsert) {
             const seed = upsertSeed(ch.filter, ch.update);
             if (typeof seed._id !== 'string') throw new Error(`upsert into ${ch.collection} needs a string _id in its filter`);
             applyUpdate(seed, ch.update);
-            m.set(seed._id, seed);
+            put(ch.collection, seed._id, seed);
           }
           break;
         }
         case 'replaceOne': {
           const [doc] = matching(ch.collection, ch.filter, true);
-          if (doc) m.set(doc._id, { ...ch.doc, _id: doc._id });
-          else if (ch.upsert) m.set(ch.doc._id, ch.doc);
+          if (doc) put(ch.collection, doc._id, { ...ch.doc, _id: doc._id });
+          else if (ch.upsert) put(ch.collection, ch.doc._id, ch.doc);
           break;
         }
         case 'insertOne': {
           if (matching(ch.collection, { _id: ch.doc._id }, true).length) throw new DuplicateKeyError(ch.collection, ch.doc._id);
-          m.set(ch.doc._id, structuredClone(ch.doc));
+          put(ch.collection, ch.doc._id, structuredClone(ch.doc));
           break;
         }
         case 'deleteOne':
         case 'deleteMany':
-          for (const doc of matching(ch.collection, ch.filter, ch.op === 'deleteOne')) m.set(doc._id, null);
+          for (const doc of matching(ch.collection, ch.filter, ch.op === 'deleteOne')) put(ch.collection, doc._id, null);
           break;
       }
     }
