@@ -75,6 +75,11 @@ export interface SubscribeOptions {
   /** Deliver events strictly after this position; `start` (default) delivers the whole log. */
   after?: number | 'start';
   filter?: AllFilter;
+  /**
+   * A hint: the event types whose data and metadata the consumer will read. An adapter may
+   * deliver the others with their payload loaded only when read (every event is still delivered).
+   */
+  payloadTypes?: readonly string[];
 }
 
 /**

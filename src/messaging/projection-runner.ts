@@ -252,7 +252,7 @@ export class ProjectionRunner {
     while (!this.stopped && this.state !== 'failed') {
       const from = this.checkpoint;
       const generation = this.generation;
-      this.liveSub = this.events.subscribeToAll({ after: from });
+      this.liveSub = this.events.subscribeToAll({ after: from, payloadTypes: Object.keys(this.projection.handlers) });
       let restart = false;
       for await (const batch of batches(this.liveSub, this.options)) {
         const outcome = await this.lock.run(async () => {
@@ -286,7 +286,7 @@ export class ProjectionRunner {
 
   private async shadow(): Promise<void> {
     const info = this.rebuildInfo!;
-    this.shadowSub = this.events.subscribeToAll({ after: info.checkpoint });
+    this.shadowSub = this.events.subscribeToAll({ after: info.checkpoint, payloadTypes: Object.keys(this.projection.handlers) });
     const it = batches(this.shadowSub, { ...this.options, batchSize: Math.max(this.options.batchSize, 1000) });
     for await (const batch of it) {
       if (this.stopped) return;

@@ -75,7 +75,7 @@ export class SagaRunner {
   }
 
   private async run(): Promise<void> {
-    this.sub = this.events.subscribeToAll({ after: this.checkpoint });
+    this.sub = this.events.subscribeToAll({ after: this.checkpoint, payloadTypes: Object.keys(this.saga.handlers) });
     for await (const batch of batches(this.sub, this.options)) {
       for (const event of batch) {
         if (this.stopped) return;

@@ -208,6 +208,19 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       expect(rest.map((e) => e.data.i)).toEqual([4, 5, 6, 7, 8, 9]);
     });
 
+    it('a payload hint changes nothing a consumer can see: every event arrives with its data and metadata', async () => {
+      const start = await store.headPosition();
+      await store.append(s('p-1'), [newEvent('Read', { n: 1 }), newEvent('Skimmed', { n: 2 }), newEvent('Read', { n: 3 })], 'no_stream');
+      const sub = store.subscribeToAll({ after: start, payloadTypes: ['Read'] });
+      const got = await take(sub, 3);
+      await sub.close();
+      expect(got.map((e) => [e.type, e.data.n, e.metadata.actor])).toEqual([
+        ['Read', 1, 'contract-test'],
+        ['Skimmed', 2, 'contract-test'],
+        ['Read', 3, 'contract-test'],
+      ]);
+    });
+
     it('a subscription filtered by event type delivers only those types', async () => {
       const start = await store.headPosition();
       await store.append(s('f-1'), [newEvent('Skip'), newEvent('Want'), newEvent('Skip'), newEvent('Want')], 'no_stream');

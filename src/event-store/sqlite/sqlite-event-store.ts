@@ -62,13 +62,18 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_causation ON events (json_extract(metadata, '$.causationId'));
 `;
 
+type Envelope = Omit<EventRow, 'data' | 'metadata'>;
+const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
+
 /**
- * A recorded event whose data and metadata are parsed on first use: a subscriber that skips an
- * event by its type (most projections skip most events) never pays for parsing it.
+ * A recorded event whose data and metadata are read and parsed on first use: a subscriber that
+ * skips an event by its type (most projections skip most events) never pays for its payload.
  */
-function toRecorded(row: EventRow): RecordedEvent {
+function recorded(row: Envelope, payload: () => { data: string; metadata: string }): RecordedEvent {
   let data: Record<string, unknown> | undefined;
   let metadata: EventMetadata | undefined;
+  let raw: { data: string; metadata: string } | undefined;
+  const load = () => (raw ??= payload());
   return {
     id: row.id,
     stream: row.stream,
@@ -76,13 +81,17 @@ function toRecorded(row: EventRow): RecordedEvent {
     position: row.position,
     type: row.type,
     get data() {
-      return (data ??= JSON.parse(row.data) as Record<string, unknown>);
+      return (data ??= JSON.parse(load().data) as Record<string, unknown>);
     },
     get metadata() {
-      return (metadata ??= JSON.parse(row.metadata) as EventMetadata);
+      return (metadata ??= JSON.parse(load().metadata) as EventMetadata);
     },
     recordedAt: row.recorded_at,
   };
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return recorded(row, () => row);
 }
 
 /**
@@ -163,6 +172,11 @@ export class SqliteEventStore implements EventStore {
       streamBackwards: db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
       ),
+      // Subscriptions read the envelope only; the payload is fetched when a consumer looks at it.
+      envelopesForwards: db.prepare<[number, number], Envelope>(
+        `SELECT ${ENVELOPE} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`,
+      ),
+      payload: db.prepare<[number], { data: string; metadata: string }>('SELECT data, metadata FROM events WHERE position = ?'),
       allForwards: db.prepare<[number, number], EventRow>(
         'SELECT * FROM events WHERE position > ? ORDER BY position ASC LIMIT ?',
       ),
@@ -301,12 +315,11 @@ export class SqliteEventStore implements EventStore {
     const store = this;
     const start = options.after === undefined || options.after === 'start' ? 0 : options.after;
     const filter = options.filter;
+    const envelopes = this.envelopeStatement(options.payloadTypes);
     const readBatch = this.db.transaction((after: number) => {
       // One read transaction: the batch and the head come from the same snapshot, so
       // advancing past filtered-out events can never skip a matching one.
-      const events = filter
-        ? this.readFilteredRows(after, filter)
-        : this.stmts.allForwards.all(after, this.batchSize);
+      const events = filter ? this.readFilteredRows(after, filter) : envelopes.all(after, this.batchSize);
       const scannedTo =
         events.length === this.batchSize ? events[events.length - 1].position : (this.stmts.head.get()?.position ?? 0);
       return { events, scannedTo };
@@ -319,7 +332,8 @@ export class SqliteEventStore implements EventStore {
         const { events, scannedTo } = readBatch.deferred(after);
         for (const row of events) {
           if (closed) return;
-          yield toRecorded(row);
+          const eager = row as Envelope & { data?: string | null; metadata?: string | null };
+          yield recorded(row, () => (eager.data != null ? (eager as EventRow) : store.stmts.payload.get(row.position)!));
           after = row.position;
         }
         after = Math.max(after, scannedTo);
@@ -350,9 +364,19 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  private readFilteredRows(after: number, filter: AllFilter): EventRow[] {
-    const { sql, params } = filteredQuery(filter, 'forwards');
-    return this.db.prepare(sql).all(after, ...params, this.batchSize) as EventRow[];
+  /** Envelopes after a position; the payload comes along for the types the consumer said it reads. */
+  private envelopeStatement(payloadTypes?: readonly string[]): Database.Statement<[number, number], Envelope> {
+    if (!payloadTypes) return this.stmts.envelopesForwards;
+    if (payloadTypes.length === 0 || payloadTypes.some((t) => !/^[A-Za-z0-9_]+$/.test(t))) return this.stmts.envelopesForwards;
+    const types = payloadTypes.map((t) => `'${t}'`).join(',');
+    return this.db.prepare<[number, number], Envelope>(
+      `SELECT ${ENVELOPE}, CASE WHEN type IN (${types}) THEN data END AS data, CASE WHEN type IN (${types}) THEN metadata END AS metadata FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`,
+    );
+  }
+
+  private readFilteredRows(after: number, filter: AllFilter): Envelope[] {
+    const { sql, params } = filteredQuery(filter, 'forwards', ENVELOPE);
+    return this.db.prepare(sql).all(after, ...params, this.batchSize) as Envelope[];
   }
 
   async headPosition(): Promise<number> {
@@ -409,7 +433,7 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards') {
+function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', columns = '*') {
   const clauses: string[] = [];
   const params: unknown[] = [];
   if (filter.eventTypes) {
@@ -425,5 +449,5 @@ function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards') {
   const cmp = direction === 'forwards' ? '>' : '<';
   const order = direction === 'forwards' ? 'ASC' : 'DESC';
   const where = clauses.length ? ` AND ${clauses.join(' AND ')}` : '';
-  return { sql: `SELECT * FROM events WHERE position ${cmp} ?${where} ORDER BY position ${order} LIMIT ?`, params };
+  return { sql: `SELECT ${columns} FROM events WHERE position ${cmp} ?${where} ORDER BY position ${order} LIMIT ?`, params };
 }
