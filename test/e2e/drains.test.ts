@@ -136,6 +136,14 @@ describe('drains and node maintenance', () => {
     // And the counters every event carries agree with that count.
     expect(events.map((e) => (e.data.progress as { inFlight: number }).inFlight)).toEqual(inFlight);
     expect(done.peakInFlight).toBe(bound);
+    // drainAt folds the same log back to any revision: at the start, at the busiest moment, at the end.
+    const at = (r: number) => gql(port, 'query($id: ID!, $r: Int) { drainAt(id: $id, revision: $r) { status totalVMs completedVMs inFlight vms } }', { id, r });
+    expect((await at(0)).data!.drainAt).toMatchObject({ status: 'IN_PROGRESS', totalVMs: 9, completedVMs: 0, inFlight: 0 });
+    const busiest = inFlight.indexOf(bound);
+    expect((await at(events[busiest].revision)).data!.drainAt.inFlight).toBe(bound);
+    const last = (await at(events[events.length - 1].revision)).data!.drainAt;
+    expect(last).toMatchObject({ status: 'COMPLETED', completedVMs: 9, inFlight: 0 });
+    expect(last.vms.map((v: { status: string }) => v.status)).toEqual(Array(9).fill('COMPLETED'));
   });
 
   it('maxConcurrent outside 1..64 is bad input naming the field', async () => {
