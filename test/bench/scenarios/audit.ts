@@ -10,6 +10,7 @@ import { SqliteReadStore } from '../../../src/read-store/sqlite/sqlite-read-stor
 import { gql } from '../../support/api-client';
 import { freePort, startServer, TEST_ADMIN_KEY, waitFor } from '../../support/server-process';
 import { measure, Row, spreadOf } from '../harness';
+import { rawReadRate } from './read-path';
 import type { BenchContext } from './write-path';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -75,19 +76,6 @@ async function seedFleet(store: SqliteEventStore, total: number): Promise<number
   }
   await Promise.all(pending);
   return written;
-}
-
-async function rawReadRate(events: SqliteEventStore): Promise<number> {
-  const started = performance.now();
-  let from = 0;
-  let n = 0;
-  for (;;) {
-    const page = await events.readAll({ from, maxCount: 4096 });
-    if (page.length === 0) break;
-    n += page.length;
-    from = page[page.length - 1].position;
-  }
-  return n / ((performance.now() - started) / 1000);
 }
 
 /** Rebuild of all five analytics projections over a fleet's log, through their runners, against a raw read of $all. */
