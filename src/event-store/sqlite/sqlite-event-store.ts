@@ -115,8 +115,8 @@ export class SqliteEventStore implements EventStore {
   private watcher: FSWatcher | null = null;
   private trailingWakes: NodeJS.Timeout[] = [];
   private readonly stmts: ReturnType<SqliteEventStore['prepare']>;
-  private readonly appendOne: (req: PendingAppend) => AppendResult;
-  private readonly appendMany: (reqs: PendingAppend[]) => Array<{ ok: AppendResult } | { err: unknown }>;
+  private readonly appendOne: Database.Transaction<(req: PendingAppend) => AppendResult>;
+  private readonly appendMany: Database.Transaction<(reqs: PendingAppend[]) => Array<{ ok: AppendResult } | { err: unknown }>>;
 
   constructor(
     private readonly file: string,
@@ -193,7 +193,7 @@ export class SqliteEventStore implements EventStore {
       const req: PendingAppend = { stream, events, expected, resolve, reject };
       if (!this.groupCommit) {
         try {
-          resolve(this.appendOne(req));
+          resolve(this.appendOne.immediate(req));
           this.changed();
         } catch (err) {
           reject(err);
@@ -216,7 +216,9 @@ export class SqliteEventStore implements EventStore {
     if (batch.length === 0) return;
     let outcomes: Array<{ ok: AppendResult } | { err: unknown }>;
     try {
-      outcomes = this.appendMany(batch);
+      // IMMEDIATE: take the write lock before the first read. A deferred transaction that read and
+      // then wrote would fail (SQLITE_BUSY_SNAPSHOT) whenever another process committed in between.
+      outcomes = this.appendMany.immediate(batch);
     } catch (err) {
       for (const req of batch) req.reject(err);
       return;

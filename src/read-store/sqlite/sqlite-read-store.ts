@@ -90,7 +90,7 @@ export class SqliteReadStore implements ReadStore {
   private readonly db: Database.Database;
   private readonly indexed = new Map<string, Set<string>>();
   private readonly known = new Set<string>();
-  private readonly commitTx: (changes: readonly Change[]) => void;
+  private readonly commitTx: Database.Transaction<(changes: readonly Change[]) => void>;
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(file: string) {
@@ -192,7 +192,9 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async commit(changes: readonly Change[]): Promise<void> {
-    if (changes.length) this.commitTx(changes);
+    // IMMEDIATE: the write lock is taken (waiting up to busy_timeout) before the batch reads, so
+    // another process's commit cannot invalidate what it read (SQLITE_BUSY_SNAPSHOT).
+    if (changes.length) this.commitTx.immediate(changes);
   }
 
   /**

@@ -1,0 +1,66 @@
+import { join } from 'node:path';
+import { gql } from '../support/api-client';
+import { startReadyServer, waitFor } from '../support/server-process';
+import { tempDir } from '../support/temp';
+
+/**
+ * Two app processes on the same embedded files, as two stateless instances behind a load
+ * balancer would be. Both run every projection and saga: a projection batch commits only with a
+ * compare-and-set of its checkpoint, and a saga command's requestId derives from its event, so
+ * whichever instance gets there first acts and the other finds it done.
+ */
+describe('two app processes on the same files, one killed mid-run', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('applies no projection batch and no saga command twice, and the survivor takes over', async () => {
+    const env = { DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn', AUTO_MACHINE_REPAIR_ENABLED: 'true', PROJECTION_BATCH_SIZE: '20' };
+    const a = await startReadyServer(env);
+    const b = await startReadyServer(env);
+    let aAlive = true;
+    try {
+      const tenant = (await gql(a.port, 'mutation { createApiKey(input: { role: TENANT, tenantId: "acme", name: "t" }) { key } }')).data!.createApiKey.key as string;
+      const ids = Array.from({ length: 30 }, (_, i) => `pair-${i}`);
+      await gql(a.port, 'mutation($ids: [ID!]!) { registerMachines(input: { ids: $ids, phase: READY }) { id } }', { ids });
+      await waitFor(async () => (await gql(b.port, '{ machine(id: "pair-29") { id } }')).data?.machine != null, 30_000, 'B to see the machines').catch(async (e) => {
+        console.error(JSON.stringify((await gql(b.port, '{ projections { name checkpoint lag state failure { error } } }')).data), JSON.stringify((await gql(a.port, '{ projections { name checkpoint lag state } }')).data), a.server.output().slice(-3000), b.server.output().slice(-3000));
+        throw e;
+      });
+
+      // Tenants report issues through both instances; each report makes the saga ask for repair.
+      const report = async (port: number, id: string) => {
+        const inst = (await gql(port, `mutation { allocateInstance(input: { machineId: "${id}", requestId: "${id}" }) { id } }`, undefined, tenant)).data!.allocateInstance;
+        await gql(port, `mutation { releaseInstance(input: { id: "${inst.id}", issue: { category: HARDWARE, summary: "ECC" } }) { id } }`, undefined, tenant);
+      };
+      await Promise.all(ids.slice(0, 20).map((id, i) => report(i % 2 ? a.port : b.port, id)));
+      // A dies in the middle of reacting to them.
+      a.server.child.kill('SIGKILL');
+      await a.server.exited;
+      aAlive = false;
+      // Work after the death goes to the survivor, which must now run everything alone.
+      await Promise.all(ids.slice(20).map((id) => report(b.port, id)));
+
+      const sources = async (id: string) => ((await gql(b.port, `{ machine(id: "${id}") { healthOverrides { source } } }`)).data!.machine.healthOverrides as Array<{ source: string }>).map((o) => o.source);
+      await waitFor(async () => (await Promise.all(ids.map(sources))).every((s) => s.includes('repair-request')), 20_000, 'every repair request');
+
+      // Each saga command appended once: one repair request per machine in the log.
+      for (const id of ids) {
+        const added = (await gql(b.port, 'query($s: String) { events(filter: { stream: $s, types: ["HealthOverrideAdded"] }) { nodes { data } } }', { s: `machine-${id}` })).data!.events.nodes as Array<{ data: { source: string } }>;
+        expect({ id, requests: added.filter((e) => e.data.source === 'repair-request').length }).toEqual({ id, requests: 1 });
+      }
+      // Every projection caught up on the survivor, and each read model is exactly what the log says.
+      await waitFor(async () => ((await gql(b.port, '{ projections { lag state } }')).data!.projections as Array<{ lag: number; state: string }>).every((p) => p.lag === 0 && p.state === 'running'), 20_000, 'the projections');
+      const names = ((await gql(b.port, '{ projections { name } }')).data!.projections as Array<{ name: string }>).map((p) => p.name);
+      for (const name of names) {
+        const drift = (await gql(b.port, 'query($n: String!) { verifyProjection(name: $n) { ok differences { collection id kind } } }', { n: name })).data!.verifyProjection;
+        expect({ name, ...drift }).toEqual({ name, ok: true, differences: [] });
+      }
+      const reports = (await gql(b.port, '{ analytics { issueReports { total } } }')).data!.analytics.issueReports.total;
+      expect(reports).toBe(30);
+    } finally {
+      if (aAlive) a.server.child.kill('SIGKILL');
+      b.server.child.kill('SIGTERM');
+      await b.server.exited;
+    }
+  }, 90_000);
+});
