@@ -1,3 +1,4 @@
+import { STATE_BEARING_EVENTS } from '../src/machines/machine.decider';
 import type { Projection } from '../src/messaging/projection';
 import type { Change } from '../src/read-store/read-store.port';
 
@@ -15,23 +16,6 @@ const stateChange = (e: { id: string; data: Record<string, unknown> }): Change[]
     { op: 'updateOne', collection: 'analytics_machine_states', filter: { openFor: d.id, state: d.effectiveState }, update: { $setOnInsert: { _id: e.id, machineId: d.id, from: d.at, to: null } }, upsert: true },
   ];
 };
-
-/** Every machine event type that carries `effectiveState` (the decider adds it to each). */
-export const STATE_BEARING_EVENTS = [
-  'MachineRegistered',
-  'MachinePhaseChanged',
-  'MachineConditionChanged',
-  'MachineAssigned',
-  'MachineUnassigned',
-  'HealthOverrideAdded',
-  'HealthOverrideRemoved',
-  'OperationRequested',
-  'OperationSucceeded',
-  'OperationFailed',
-  'OperationCanceled',
-  'NodeMaintenanceEnabled',
-  'NodeMaintenanceDisabled',
-] as const;
 
 export const analyticsMachineStatesProjection: Projection = {
   name: 'analytics_machine_states',

@@ -94,6 +94,25 @@ export type MachineEvent =
   | Ev<'NodeDrainBegan', { drainId: string; kind: DrainKind; request: DrainRequest }>
   | Ev<'NodeDrainEnded', { drainId: string; kind: DrainKind; status: DrainStatus }>;
 
+/** The machine events that carry the derived state (effective state, allocatable) after them. */
+export type StateBearingEvent = Extract<MachineEvent, { data: Derived }>['type'];
+const stateBearing = {
+  MachineRegistered: true,
+  MachinePhaseChanged: true,
+  MachineConditionChanged: true,
+  MachineAssigned: true,
+  MachineUnassigned: true,
+  HealthOverrideAdded: true,
+  HealthOverrideRemoved: true,
+  OperationRequested: true,
+  OperationSucceeded: true,
+  OperationFailed: true,
+  OperationCanceled: true,
+  NodeMaintenanceEnabled: true,
+  NodeMaintenanceDisabled: true,
+} satisfies Record<StateBearingEvent, true>; // the compiler refuses a missing or an extra type
+export const STATE_BEARING_EVENTS = Object.keys(stateBearing) as StateBearingEvent[];
+
 export interface ActiveOperation {
   operationId: string;
   operation: OperationType;

@@ -237,7 +237,7 @@ describe('the NDJSON export of a large history', () => {
     }
     await store.close();
     // The server's heap is capped well below the size of the export: holding it would crash the server.
-    // Small projection batches keep the start-up catch-up of fifteen runners over these large events inside the cap too.
+    // Small projection batches keep the start-up catch-up of fourteen runners (thirteen projections, one saga) over these large events inside the cap too.
     const { server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-old-space-size=128', PROJECTION_BATCH_SIZE: '50' });
     try {
       const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024;

@@ -244,6 +244,22 @@ describe('analytics projections, from a hand-built scenario', () => {
     expect(drift.ok).toBe(false);
     expect(drift.differences).toEqual([{ collection, id: victim._id, kind: 'DIFFERENT', live: { ...victim, tampered: true }, rebuilt: victim }]);
     await read.commit([{ op: 'updateOne', collection: r.collection(collection), filter: { _id: victim._id }, update: { $unset: { tampered: '' } } }]);
+
+    // A document lost from the live model, and one the log never made, are reported too.
+    await read.commit([
+      { op: 'deleteOne', collection: r.collection(collection), filter: { _id: victim._id } },
+      { op: 'insertOne', collection: r.collection(collection), doc: { _id: '~stray' } },
+    ]);
+    const lost = await r.verify();
+    expect(lost.differences).toEqual([
+      { collection, id: victim._id, kind: 'MISSING_IN_LIVE', live: null, rebuilt: victim },
+      { collection, id: '~stray', kind: 'MISSING_IN_REBUILD', live: { _id: '~stray' }, rebuilt: null },
+    ]);
+    await read.commit([
+      { op: 'deleteOne', collection: r.collection(collection), filter: { _id: '~stray' } },
+      { op: 'insertOne', collection: r.collection(collection), doc: victim },
+    ]);
+    expect((await r.verify()).ok).toBe(true);
   });
 });
 
