@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, GraphQLSchema, OperationDefinitionNode, visit, type ValidationRule } from 'graphql';
+import { DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, visit, type ValidationRule } from 'graphql';
 import depthLimit from 'graphql-depth-limit';
 import { ComplexityEstimator, getComplexity, simpleEstimator } from 'graphql-query-complexity';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
@@ -27,6 +27,27 @@ function limitError(message: string, code = 'BAD_USER_INPUT', status = 400): Gra
  */
 export function limitsPlugin(config: AppConfig, schema: () => GraphQLSchema): ApolloServerPlugin<GqlContext> {
   const limiter = new RateLimiterMemory({ points: config.graphql.rate_limit_per_minute, duration: 60 });
+  // Apollo hands the same parsed document to every request with the same text, and the figures are
+  // a function of the document, the operation and the variables: each is measured once.
+  const byDocument = new WeakMap<DocumentNode, Map<string, { aliases: number; cost: number }>>();
+  const measured = (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => {
+    const key = `${operationName ?? ''}\u0000${JSON.stringify(variables)}`;
+    let known = byDocument.get(document);
+    const hit = known?.get(key);
+    if (hit) return hit;
+    let aliases = 0;
+    visit(document, { Field: (node) => void (node.alias && node.alias.value !== node.name.value && aliases++) });
+    let cost = 0;
+    try {
+      cost = getComplexity({ schema: schema(), query: document, operationName, variables, estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })] });
+    } catch {
+      // Variables that do not coerce: execution refuses them next, naming the field.
+    }
+    if (!known) byDocument.set(document, (known = new Map()));
+    if (known.size >= 64) known.clear();
+    known.set(key, { aliases, cost });
+    return { aliases, cost };
+  };
   return {
     async requestDidStart() {
       return {
@@ -35,21 +56,8 @@ export function limitsPlugin(config: AppConfig, schema: () => GraphQLSchema): Ap
           if (op.selectionSet.selections.length > config.graphql.max_root_fields) {
             throw limitError(`too many root fields: ${op.selectionSet.selections.length} (limit ${config.graphql.max_root_fields})`);
           }
-          let aliases = 0;
-          visit(document, { Field: (node) => void (node.alias && node.alias.value !== node.name.value && aliases++) });
+          const { aliases, cost } = measured(document, request.operationName ?? undefined, request.variables ?? {});
           if (aliases > config.graphql.max_aliases) throw limitError(`too many aliases: ${aliases} (limit ${config.graphql.max_aliases})`);
-          let cost = 0;
-          try {
-            cost = getComplexity({
-              schema: schema(),
-              query: document,
-              operationName: request.operationName ?? undefined,
-              variables: request.variables ?? {},
-              estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })],
-            });
-          } catch {
-            // Variables that do not coerce: execution refuses them next, naming the field.
-          }
           if (cost > config.graphql.max_cost) throw limitError(`query cost ${cost} exceeds the limit ${config.graphql.max_cost}`);
           const key = contextValue.principal?.keyId;
           if (!key) return;

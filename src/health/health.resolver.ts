@@ -9,7 +9,7 @@ import { Allow } from '../graphql/roles';
 import { Instance, IssueInput } from '../instances/instance.types';
 import { InstancesService } from '../instances/instances.service';
 import { machineDecider, machineStream } from '../machines/machine.decider';
-import { Machine, MACHINE_ID } from '../machines/machine.types';
+import { Machine, MACHINE_ID, machineView } from '../machines/machine.types';
 import { repairTenantOf } from '../machines/machine.visibility';
 import { DecideCommand } from '../messaging/decide.command';
 import { FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
@@ -68,7 +68,7 @@ export class HealthResolver {
     await this.read.waitFor(['machines'], position);
     const doc = await this.read.findOne('machines', { _id: id });
     if (!doc) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
-    return doc as unknown as Machine;
+    return machineView(doc);
   }
 
   @Allow('OPERATOR', 'ADMIN')

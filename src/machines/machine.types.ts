@@ -143,3 +143,9 @@ export class SetMachineLabelsInput {
   @Field(() => GraphQLJSON) @IsObject() labels!: Record<string, string>;
   @Field({ nullable: true }) @IsOptional() @IsString() @MaxLength(128) requestId?: string;
 }
+
+/** The API's view of a `machines` document: the read model keeps conditions by type, the API lists them. */
+export function machineView(doc: object): Machine {
+  const c = (doc as { conditions?: Record<string, Condition> | Condition[] }).conditions;
+  return { ...doc, conditions: Array.isArray(c) ? c : Object.values(c ?? {}) } as unknown as Machine;
+}

@@ -1,4 +1,4 @@
-import { Args, Context, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { CommandBus } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
 import { concatMap, filter, from, map } from 'rxjs';
@@ -12,7 +12,7 @@ import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain
 import { ProjectionsService } from '../messaging/projections.service';
 import { Filter } from '../read-store/read-store.port';
 import { machineDecider, machineStream } from './machine.decider';
-import { Condition, Machine, MachineConnection, MachineFilter, RegisterMachinesInput, SetMachineLabelsInput } from './machine.types';
+import { Machine, MachineConnection, MachineFilter, machineView, RegisterMachinesInput, SetMachineLabelsInput } from './machine.types';
 
 const encodeCursor = (id: string) => Buffer.from(`m:${id}`).toString('base64url');
 function decodeCursor(cursor: string): string {
@@ -59,7 +59,7 @@ export class MachinesResolver {
       position = Math.max(position, outcome.position);
     }
     await this.read.waitFor(['machines'], position);
-    return (await this.read.find('machines', { _id: { $in: input.ids } })) as unknown as Machine[];
+    return (await this.read.find('machines', { _id: { $in: input.ids } })).map(machineView);
   }
 
   @Allow('OPERATOR', 'ADMIN')
@@ -78,7 +78,7 @@ export class MachinesResolver {
   async machine(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext): Promise<Machine> {
     const doc = await this.read.findOne('machines', { _id: id, ...visibleMachines(ctx.principal) });
     if (!doc) throw new NotFoundError(`machine ${id} not found`, { machineId: id });
-    return doc as unknown as Machine;
+    return machineView(doc);
   }
 
   @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
@@ -103,19 +103,12 @@ export class MachinesResolver {
       sort: { _id: 1 },
       limit: first + 1,
     });
-    const nodes = page.slice(0, first) as unknown as Machine[];
+    const nodes = page.slice(0, first).map(machineView);
     return {
       nodes,
       totalCount: total,
       pageInfo: { hasNextPage: page.length > first, endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null },
     };
-  }
-
-  /** The read model keeps conditions by type; the API lists them. */
-  @ResolveField(() => [Condition])
-  conditions(@Parent() machine: Machine): Condition[] {
-    const c = machine.conditions as unknown as Record<string, Condition> | Condition[];
-    return Array.isArray(c) ? c : Object.values(c ?? {});
   }
 
   @Allow('TENANT', 'REPAIR_TENANT', 'OPERATOR', 'AUDITOR', 'ADMIN')
@@ -129,8 +122,8 @@ export class MachinesResolver {
       this.read.committedBy('machines').pipe(
         filter((c) => c.rebuilt === true || c.events.some((e) => e.stream === stream)),
         concatMap((c) => from(this.read.findOneAfterCommit('machines', id, c.position))),
-        map((doc) => (doc && canSee(ctx.principal, doc) ? doc : null)),
-        filter((doc): doc is NonNullable<typeof doc> => doc !== null),
+        map((doc) => (doc && canSee(ctx.principal, doc) ? machineView(doc) : null)),
+        filter((doc): doc is Machine => doc !== null),
       ),
     );
   }

@@ -40,6 +40,22 @@ async function take(iterable: AsyncIterable<RecordedEvent>, n: number, timeoutMs
   return Promise.race([reading, timer]);
 }
 
+/** The first n events the predicate accepts (a shared server carries other runs' events too). */
+async function takeMatching(iterable: AsyncIterable<RecordedEvent>, accept: (e: RecordedEvent) => boolean, n: number, timeoutMs = 20_000): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  const timer = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`only ${out.length}/${n} events arrived in ${timeoutMs} ms`)), timeoutMs).unref(),
+  );
+  const reading = (async () => {
+    for await (const e of iterable) {
+      if (accept(e)) out.push(e);
+      if (out.length >= n) break;
+    }
+    return out;
+  })();
+  return Promise.race([reading, timer]);
+}
+
 /**
  * The event store port's contract. Every adapter runs it; every stream name is unique
  * per run so the suite can run against a shared server.
@@ -193,6 +209,28 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       for (let i = 1; i < positions.length; i++) expect(positions[i]).toBeGreaterThan(positions[i - 1]);
       const all = await store.readAll({ filter, maxCount: 1000 });
       expect(ids).toEqual(all.map((e) => e.id));
+    });
+
+    it('many unfiltered subscribers at the head and one from the start: bursts larger than a read batch reach each once, in order', async () => {
+      await store.append(s('before'), [newEvent('Old', { k: -1 })], 'no_stream');
+      const start = await store.headPosition();
+      const mine = (e: RecordedEvent) => e.stream.startsWith(ns);
+      const live = Array.from({ length: 6 }, () => store.subscribeToAll({ after: start }));
+      const behind = store.subscribeToAll({ after: 'start' });
+      const burst = (b: number) => Array.from({ length: 700 }, (_, i) => newEvent('Burst', { k: b * 700 + i }));
+      const writing = (async () => {
+        for (let b = 0; b < 4; b++) await Promise.all([store.append(s(`burst-${b}`), burst(b), 'no_stream'), store.append(s(`single-${b}`), [newEvent('One', { k: 10_000 + b })], 'no_stream')]);
+      })();
+      const expected = 4 * 701;
+      const received = await Promise.all([...live, behind].map((sub) => takeMatching(sub, mine, expected + 0)));
+      await writing;
+      await Promise.all([...live, behind].map((sub) => sub.close()));
+      const all = (await store.readAll({ from: start, maxCount: 10_000 })).filter(mine);
+      expect(all).toHaveLength(expected);
+      for (const got of received.slice(0, 6)) expect(got.map((e) => e.id)).toEqual(all.map((e) => e.id));
+      const fromStart = received[6];
+      expect(fromStart[0].data.k).toBe(-1);
+      expect(fromStart.slice(1).map((e) => e.id)).toEqual(all.slice(0, expected - 1).map((e) => e.id));
     });
 
     it('a subscription restarted from a checkpoint continues exactly after it', async () => {

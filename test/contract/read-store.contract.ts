@@ -41,6 +41,37 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await store.count(c, { phase: 'READY' })).toBe(2);
     });
 
+    it('pages in _id order through a large collection: sparse matches, skip, descending, ranges, and counts', async () => {
+      // 3,000 documents; every 7th is READY. Pages must span many of the adapter's internal chunks.
+      const docs = Array.from({ length: 3000 }, (_, i) => ({ _id: `d${String(i).padStart(5, '0')}`, phase: i % 7 === 0 ? 'READY' : 'BUSY', n: i }));
+      await store.commit(docs.map((doc) => ({ op: 'insertOne' as const, collection: c, doc })));
+      const ids = (xs: Array<{ _id: string }>) => xs.map((d) => d._id);
+      const ready = docs.filter((d) => d.phase === 'READY').map((d) => d._id);
+      expect(ids(await store.find(c, { phase: 'READY' }, { sort: { _id: 1 }, limit: 50 }))).toEqual(ready.slice(0, 50));
+      expect(ids(await store.find(c, { phase: 'READY' }, { sort: { _id: 1 }, skip: 100, limit: 50 }))).toEqual(ready.slice(100, 150));
+      expect(ids(await store.find(c, { phase: 'READY' }, { sort: { _id: -1 }, limit: 3 }))).toEqual(ready.slice(-3).reverse());
+      expect(ids(await store.find(c, { phase: 'READY', _id: { $gt: ready[400] } }, { sort: { _id: 1 }, limit: 50 }))).toEqual(ready.slice(401, 429));
+      expect(ids(await store.find(c, { _id: { $gte: 'd02990', $lt: 'd02993' } }, { sort: { _id: 1 }, limit: 10 }))).toEqual(['d02990', 'd02991', 'd02992']);
+      expect(ids(await store.find(c, { n: { $gte: 2995 } }, { limit: 10 })).sort()).toEqual(['d02995', 'd02996', 'd02997', 'd02998', 'd02999']);
+      expect((await store.findOne(c, { phase: 'READY', n: { $gt: 2990 } }))?._id).toBe('d02996');
+      expect(await store.count(c, {})).toBe(3000);
+      expect(await store.count(c, { phase: 'READY' })).toBe(ready.length);
+    });
+
+    it('an equality on a path matches through arrays on the way, as MongoDB does', async () => {
+      await store.commit([
+        { op: 'insertOne', collection: c, doc: { _id: 'a', tags: ['x', 'y'], slots: [{ vm: 'v1' }, { vm: 'v2' }], flag: true } },
+        { op: 'insertOne', collection: c, doc: { _id: 'b', tags: 'x', slots: { vm: 'v1' }, flag: 1 } },
+        { op: 'insertOne', collection: c, doc: { _id: 'c', tags: ['z'], slots: [], flag: false } },
+      ]);
+      const ids = async (filter: Record<string, unknown>) => (await store.find(c, filter, { sort: { _id: 1 }, limit: 10 })).map((d) => d._id);
+      expect(await ids({ tags: 'x' })).toEqual(['a', 'b']);
+      expect(await ids({ 'slots.vm': 'v2' })).toEqual(['a']);
+      expect(await ids({ 'slots.vm': { $in: ['v1'] } })).toEqual(['a', 'b']);
+      expect(await ids({ flag: true })).toEqual(['a']);
+      expect(await store.count(c, { 'slots.vm': 'v1' })).toBe(2);
+    });
+
     it('updates one with update operators', async () => {
       await seed();
       await store.commit([

@@ -63,6 +63,8 @@ CREATE INDEX IF NOT EXISTS events_causation ON events (json_extract(metadata, '$
 `;
 
 type Envelope = Omit<EventRow, 'data' | 'metadata'>;
+/** How many of the newest rows the shared tail keeps. */
+const TAIL_ROWS = 4096;
 const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
 
 /**
@@ -114,6 +116,14 @@ export class SqliteEventStore implements EventStore {
   private waiters = new Set<() => void>();
   private watcher: FSWatcher | null = null;
   private trailingWakes: NodeJS.Timeout[] = [];
+  /** `PRAGMA data_version` when last checked: it moves only on commits by other connections. */
+  private dataVersion = 0;
+  /**
+   * The newest rows of the log, read once for every caught-up subscriber instead of once by each:
+   * rows after `from` up to `to` are all here (`to` is the head when `complete`).
+   */
+  private tail = { rows: [] as EventRow[], from: -1, to: -1, complete: false, counter: -1 };
+  private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
   private readonly stmts: ReturnType<SqliteEventStore['prepare']>;
   private readonly appendOne: Database.Transaction<(req: PendingAppend) => AppendResult>;
   private readonly appendMany: Database.Transaction<(reqs: PendingAppend[]) => Array<{ ok: AppendResult } | { err: unknown }>>;
@@ -138,6 +148,12 @@ export class SqliteEventStore implements EventStore {
     // Inside the outer group transaction each append runs in its own savepoint, so one
     // rejected append rolls back alone and the others still commit together.
     this.appendOne = this.db.transaction((req: PendingAppend) => this.write(req));
+    this.tailTx = this.db.transaction((after: number) => {
+      const rows = this.stmts.allForwards.all(after, this.batchSize);
+      const scannedTo = rows.length === this.batchSize ? rows[rows.length - 1].position : (this.stmts.head.get()?.position ?? 0);
+      return { rows, scannedTo };
+    });
+    this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     this.appendMany = this.db.transaction((reqs: PendingAppend[]) =>
       reqs.map((req) => {
         try {
@@ -331,7 +347,7 @@ export class SqliteEventStore implements EventStore {
       let after = start;
       while (!closed && !store.closed) {
         const seen = store.changeCounter;
-        const { events, scannedTo } = readBatch.deferred(after);
+        const { events, scannedTo } = (filter ? null : store.fromTail(after)) ?? readBatch.deferred(after);
         for (const row of events) {
           if (closed) return;
           const eager = row as Envelope & { data?: string | null; metadata?: string | null };
@@ -347,7 +363,8 @@ export class SqliteEventStore implements EventStore {
             wake = null;
             resolve();
           };
-          const timer = setTimeout(done, store.idleWakeMs);
+          // The safety net: a commit elsewhere that no file notification reported.
+          const timer = setTimeout(() => (store.changedElsewhere(), done()), store.idleWakeMs);
           wake = done;
           store.waiters.add(done);
         });
@@ -364,6 +381,46 @@ export class SqliteEventStore implements EventStore {
         await iterator.return(undefined);
       },
     };
+  }
+
+  /**
+   * Rows after `after` from the shared tail, refreshed first when the log may have moved; null
+   * when `after` is outside the tail (a subscriber catching up reads for itself).
+   */
+  private fromTail(after: number): { events: EventRow[]; scannedTo: number } | null {
+    const t = this.tail;
+    if (t.to < 0) {
+      // The tail starts at the head: catching up from further back is each subscriber's own read.
+      t.from = t.to = this.stmts.head.get()?.position ?? 0;
+      t.complete = false;
+    }
+    if (after < t.from) return null;
+    if (t.counter !== this.changeCounter || (after >= t.to && !t.complete) || after > t.to) this.refreshTail();
+    if (after > t.to) return null;
+    let lo = 0;
+    let hi = t.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (t.rows[mid].position <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    const events = t.rows.slice(lo, lo + this.batchSize);
+    const scannedTo = events.length === this.batchSize ? events[events.length - 1].position : t.to;
+    return { events, scannedTo };
+  }
+
+  private refreshTail(): void {
+    const t = this.tail;
+    t.counter = this.changeCounter;
+    const { rows, scannedTo } = this.tailTx.deferred(t.to);
+    for (const row of rows) t.rows.push(row);
+    t.complete = rows.length < this.batchSize;
+    t.to = Math.max(t.to, scannedTo);
+    if (t.rows.length > TAIL_ROWS) {
+      const drop = t.rows.length - TAIL_ROWS;
+      t.from = t.rows[drop - 1].position;
+      t.rows.splice(0, drop);
+    }
   }
 
   /** Envelopes after a position; the payload comes along for the types the consumer said it reads. */
@@ -410,13 +467,22 @@ export class SqliteEventStore implements EventStore {
    * cannot see: so wake now, and re-check a few times shortly after the last write.
    */
   private externalChange(): void {
-    this.changed();
+    this.changedElsewhere();
     for (const t of this.trailingWakes) clearTimeout(t);
     this.trailingWakes = [2, 20, 200].map((ms) => {
-      const t = setTimeout(() => this.changed(), ms);
+      const t = setTimeout(() => this.changedElsewhere(), ms);
       t.unref();
       return t;
     });
+  }
+
+  /** Wakes subscribers only if another connection committed: our own commits wake them already. */
+  private changedElsewhere(): void {
+    if (this.closed) return;
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.dataVersion) return;
+    this.dataVersion = version;
+    this.changed();
   }
 
   /** Appends by another process show up as writes to the WAL file; inotify wakes us without polling. */

@@ -31,6 +31,19 @@ function pathValue(doc: Doc, path: string): unknown {
   return v;
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** An `_id` range (`$gt`, `$gte`, `$lt`, `$lte` on ASCII strings) as SQL on the key. */
+function idRange(condition: unknown): { sql: string; params: string[] } | null {
+  const values = equalityValues(condition);
+  if (values) return { sql: `id IN (${values.map(() => '?').join(',')})`, params: values.map(String) };
+  if (!condition || typeof condition !== 'object' || Array.isArray(condition)) return null;
+  const ops: Record<string, string> = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' };
+  const entries = Object.entries(condition as Record<string, unknown>);
+  if (entries.length === 0 || !entries.every(([op, v]) => op in ops && typeof v === 'string' && ASCII.test(v))) return null;
+  return { sql: entries.map(([op]) => `id ${ops[op]} ?`).join(' AND '), params: entries.map(([, v]) => v as string) };
+}
+
 /** Plain values of a top-level equality (`{f: v}` or `{f: {$eq: v}}`, or `$in`), usable as an index lookup. */
 function equalityValues(condition: unknown): Bindable[] | undefined {
   const direct = bindable(condition);
@@ -118,7 +131,11 @@ export class SqliteReadStore implements ReadStore {
   /** Prepared once, reused: preparing per call dominated batch and rebuild time. */
   private stmt(sql: string): Database.Statement {
     let st = this.statements.get(sql);
-    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    if (!st) {
+      // Bounded: an `$in` of every length is its own statement.
+      if (this.statements.size >= 1000) this.statements.clear();
+      this.statements.set(sql, (st = this.db.prepare(sql)));
+    }
     return st;
   }
 
@@ -137,48 +154,96 @@ export class SqliteReadStore implements ReadStore {
     return `"rm_${collection}"`;
   }
 
-  /** Documents that may match: by _id or an indexed equality when the filter has one, else all. */
+  /**
+   * A SQL pre-filter for a filter: `_id` equalities and ranges, and equalities on scalar paths.
+   * It may let through documents the filter rejects (mingo decides), never the reverse: where a
+   * path could cross an array (which mingo matches element-wise) the row is let through.
+   */
+  private prefilter(collection: string, filter: Filter): { where: string; params: Bindable[] } {
+    const terms: string[] = [];
+    const params: Bindable[] = [];
+    const indexed = this.indexed.get(collection);
+    for (const [key, condition] of Object.entries(filter)) {
+      if (key.startsWith('$') || !FIELD.test(key)) continue;
+      if (key === '_id') {
+        const range = idRange(condition);
+        if (range) (terms.push(range.sql), params.push(...range.params));
+        continue;
+      }
+      const values = equalityValues(condition);
+      if (!values) continue;
+      const eq = `json_extract(doc, '$.${key}') IN (${values.map(() => '?').join(',')})`;
+      if (indexed?.has(key)) {
+        // Declared indexes are on scalar fields: the equality alone, which the index answers.
+        terms.push(eq);
+      } else {
+        const parts = key.split('.');
+        const arrays = parts.map((_, i) => `json_type(doc, '$.${parts.slice(0, i + 1).join('.')}') = 'array'`);
+        terms.push(`(${eq} OR ${arrays.join(' OR ')})`);
+      }
+      params.push(...values);
+    }
+    return { where: terms.length ? terms.join(' AND ') : '1', params };
+  }
+
+  /** Documents that may match (the pre-filter's rows), parsed; the caller applies the filter. */
   private candidates(collection: string, filter: Filter): Doc[] {
     const table = this.table(collection);
-    const ids = '_id' in filter ? equalityValues(filter._id) : undefined;
-    let rows: Array<{ doc: string }>;
-    if (ids) {
-      rows = this.stmt(`SELECT doc FROM ${table} WHERE id IN (${ids.map(() => '?').join(',')})`).all(...ids) as Array<{ doc: string }>;
-    } else {
-      const field = Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
-      if (field) {
-        const vals = equalityValues(filter[field])!;
-        rows = this.stmt(`SELECT doc FROM ${table} WHERE json_extract(doc, '$.${field}') IN (${vals.map(() => '?').join(',')})`).all(
-          ...vals,
-        ) as Array<{ doc: string }>;
-      } else {
-        rows = this.stmt(`SELECT doc FROM ${table}`).all() as Array<{ doc: string }>;
-      }
-    }
+    const pre = this.prefilter(collection, filter);
+    const rows = this.stmt(`SELECT doc FROM ${table} WHERE ${pre.where}`).all(...pre.params) as Array<{ doc: string }>;
     return rows.map((r) => JSON.parse(r.doc) as Doc);
+  }
+
+  /**
+   * A page in `_id` order without reading the collection: rows come from SQLite in key order, a
+   * chunk at a time, and the filter runs on each until the page is full. Null when the order is
+   * not SQLite's (a non-ASCII id, where SQLite's byte order and JavaScript's may differ).
+   */
+  private pageInIdOrder(collection: string, filter: Filter, descending: boolean, skip: number, limit: number): Doc[] | null {
+    const table = this.table(collection);
+    const pre = this.prefilter(collection, filter);
+    const q = query(filter);
+    // The first chunk is the page itself (enough when the pre-filter is exact); later chunks double.
+    let chunk = Math.min(1000, skip + limit);
+    const cmp = descending ? '<' : '>';
+    const first = this.stmt(`SELECT id, doc FROM ${table} WHERE ${pre.where} ORDER BY id ${descending ? 'DESC' : 'ASC'} LIMIT ?`);
+    const next = this.stmt(`SELECT id, doc FROM ${table} WHERE ${pre.where} AND id ${cmp} ? ORDER BY id ${descending ? 'DESC' : 'ASC'} LIMIT ?`);
+    const page: Doc[] = [];
+    let toSkip = skip;
+    let last: string | null = null;
+    for (;;) {
+      const rows = (last === null ? first.all(...pre.params, chunk) : next.all(...pre.params, last, chunk)) as Array<{ id: string; doc: string }>;
+      for (const row of rows) {
+        if (!ASCII.test(row.id)) return null;
+        const doc = JSON.parse(row.doc) as Doc;
+        if (!q.test(doc)) continue;
+        if (toSkip > 0) toSkip -= 1;
+        else if (page.push(doc) === limit) return page;
+      }
+      if (rows.length < chunk) return page;
+      last = rows[rows.length - 1].id;
+      chunk = Math.min(1000, chunk * 2);
+    }
   }
 
   /** The query plan a filter gets: for tests and operators, "does this scan?". */
   explain(collection: string, filter: Filter): string {
-    const table = this.table(collection);
-    const ids = '_id' in filter ? equalityValues(filter._id) : undefined;
-    const field = Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
-    const sql = ids
-      ? `SELECT doc FROM ${table} WHERE id = ?`
-      : field
-        ? `SELECT doc FROM ${table} WHERE json_extract(doc, '$.${field}') = ?`
-        : `SELECT doc FROM ${table}`;
-    const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(ids || field ? [null] : [])) as Array<{ detail: string }>;
+    const pre = this.prefilter(collection, filter);
+    const plan = this.db.prepare(`EXPLAIN QUERY PLAN SELECT doc FROM ${this.table(collection)} WHERE ${pre.where}`).all(...pre.params) as Array<{ detail: string }>;
     return plan.map((p) => p.detail).join('; ');
   }
 
   async findOne(collection: string, filter: Filter): Promise<Doc | null> {
-    const docs = this.candidates(collection, filter);
-    const q = query(filter);
-    return docs.find((d) => q.test(d)) ?? null;
+    return (await this.find(collection, filter, { limit: 1 }))[0] ?? null;
   }
 
   async find(collection: string, filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    const sortKeys = options.sort ? Object.keys(options.sort) : [];
+    const byId = sortKeys.length === 0 || (sortKeys.length === 1 && sortKeys[0] === '_id');
+    if (byId && options.limit !== undefined && options.limit > 0) {
+      const page = this.pageInIdOrder(collection, filter, options.sort?._id === -1, options.skip ?? 0, options.limit);
+      if (page) return page;
+    }
     let cursor = query(filter).find(this.candidates(collection, filter));
     if (options.sort) cursor = cursor.sort(options.sort);
     if (options.skip) cursor = cursor.skip(options.skip);
@@ -187,6 +252,9 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async count(collection: string, filter: Filter): Promise<number> {
+    if (Object.keys(filter).length === 0) {
+      return (this.stmt(`SELECT count(*) AS n FROM ${this.table(collection)}`).get() as { n: number }).n;
+    }
     const q = query(filter);
     return this.candidates(collection, filter).filter((d) => q.test(d)).length;
   }

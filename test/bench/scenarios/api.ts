@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gql } from '../../support/api-client';
+import { freePort, MAIN, startServer, TEST_ADMIN_KEY, waitFor } from '../../support/server-process';
+import { measure, Row, spreadOf } from '../harness';
+import { runChild } from '../load/child';
+import type { HttpLoadArgs, HttpLoadResult } from '../load/http-load';
+import type { BenchContext } from './write-path';
+
+/** The server settings of the API scenarios: production mode, quiet logs, and a rate limit the load cannot reach. */
+export const API_BENCH_ENV = { NODE_ENV: 'production', LOG_LEVEL: 'warn', GRAPHQL_RATE_LIMIT_PER_MINUTE: '1000000' };
+
+export const MACHINES_PAGE = `query Page {
+  machines(first: 50) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id phase effectiveState allocatable hypervisor instance labels revision activeOperation
+      capacity { cpuCores memoryGiB }
+      conditions { type status reason since }
+      healthOverrides { source template message addedBy addedAt classifications }
+    }
+  }
+}`;
+
+const ready = (port: number) => async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200;
+
+/** Registers `count` machines through the API, 500 a call, with a few labels each. */
+export async function registerFleet(port: number, count: number, prefix = 'q'): Promise<void> {
+  for (let from = 0; from < count; from += 500) {
+    const ids = Array.from({ length: Math.min(500, count - from) }, (_, i) => `${prefix}${String(from + i).padStart(6, '0')}`);
+    const r = await gql(port, `mutation($ids: [ID!]!) { registerMachines(input: { ids: $ids, phase: READY, labels: { rack: "r1", zone: "z1" } }) { id } }`, { ids });
+    if (r.errors) throw new Error(`registerMachines: ${JSON.stringify(r.errors)}`);
+  }
+}
+
+/**
+ * GraphQL query throughput: `machines` (a page of 50 out of 10,000) from 64 connections of a
+ * load generator in its own process, against Drydock in its own process, and against a bare
+ * Apollo Server with the same schema answering the same page from memory. Rounds alternate
+ * between the two so drift on a shared machine hits both alike.
+ */
+export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
+  const fleet = 10_000;
+  const seconds = ctx.quick ? 3 : 5;
+  const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
+  const dir = join(ctx.dir, `query-${randomUUID()}`);
+  mkdirSync(dir);
+  const port = await freePort();
+  const server = startServer({ DATA_DIR: join(dir, 'data'), ...API_BENCH_ENV }, port);
+  const barePort = await freePort();
+  let bare: ReturnType<typeof runChild> | null = null;
+  try {
+    await waitFor(ready(port), 30_000, 'the server');
+    await registerFleet(port, fleet);
+    const answer = await gql(port, MACHINES_PAGE);
+    if (answer.errors || answer.data?.machines?.nodes?.length !== 50) throw new Error(`machines page: ${JSON.stringify(answer).slice(0, 500)}`);
+    const pageFile = join(dir, 'page.json');
+    writeFileSync(pageFile, JSON.stringify(answer.data.machines));
+    bare = runChild('bare-apollo', { schemaFile: join(MAIN, '../../../schema.graphql'), pageFile, port: barePort }, { NODE_ENV: 'production' });
+    bare.result.catch(() => undefined); // it runs until it is killed
+    await waitFor(async () => (await fetch(`http://localhost:${barePort}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{__typename}"}' }).catch(() => null))?.ok === true, 30_000, 'the bare Apollo server');
+
+    // Both answer the same document with the same bytes, or the comparison means nothing.
+    const body = JSON.stringify({ query: MACHINES_PAGE });
+    const fetchBody = async (p: number, headers: Record<string, string>) =>
+      (await fetch(`http://localhost:${p}/graphql`.replace('/graphql', p === barePort ? '/' : '/graphql'), { method: 'POST', headers, body })).text();
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_KEY}` };
+    const ours = await fetchBody(port, headers);
+    const theirs = await fetchBody(barePort, { 'content-type': 'application/json' });
+    if (JSON.stringify(JSON.parse(ours)) !== JSON.stringify(JSON.parse(theirs))) throw new Error('the bare server answers differently from Drydock');
+
+    const load = async (url: string, h: Record<string, string>) => {
+      const r = await runChild<HttpLoadResult>('http-load', { url, body, headers: h, connections: 64, seconds } satisfies HttpLoadArgs).result;
+      if (r.non2xx || r.errors || r.timeouts) throw new Error(`load against ${url}: ${JSON.stringify(r)}`);
+      return r;
+    };
+    const latencies: Record<'drydock' | 'bare', HttpLoadResult[]> = { drydock: [], bare: [] };
+    const drydockRates: number[] = [];
+    const bareRates: number[] = [];
+    // One measure() drives both, so their rounds interleave.
+    await measure(async () => {
+      const d = await load(`http://localhost:${port}/graphql`, headers);
+      const b = await load(`http://localhost:${barePort}/`, { 'content-type': 'application/json' });
+      latencies.drydock.push(d);
+      latencies.bare.push(b);
+      drydockRates.push(d.requestsPerSecond);
+      bareRates.push(b.requestsPerSecond);
+      return d.requestsPerSecond;
+    }, rounds);
+    const tail = (xs: number[]) => xs.slice(-rounds.rounds);
+    const stats = (xs: number[]) => {
+      const s = [...tail(xs)].sort((a, b) => a - b);
+      return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], samples: s };
+    };
+    const ourStats = stats(drydockRates);
+    const bareStats = stats(bareRates);
+    const ratio = ourStats.median / bareStats.median;
+    const p99 = (xs: HttpLoadResult[]) => Math.max(...tail(xs.map((x) => x.p99)));
+    return [
+      {
+        scenario: `GraphQL query throughput, machines page of 50 (of ${fleet.toLocaleString('en-US')}), 64 connections`,
+        figure: ourStats.median,
+        unit: 'requests/s',
+        baseline: bareStats.median,
+        baselineName: 'bare Apollo, same schema, page in memory',
+        ratio,
+        target: 'ratio >= 0.6',
+        pass: ratio >= 0.6,
+        spread: spreadOf(ourStats),
+        detail: { bare: bareStats, drydockP99Ms: p99(latencies.drydock), bareP99Ms: p99(latencies.bare) },
+      },
+    ];
+  } finally {
+    bare?.child.kill('SIGTERM');
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
