@@ -119,8 +119,7 @@ export class MachinesResolver {
   machineChanged(@Args('id', { type: () => ID }) id: string, @Context() ctx: GqlContext) {
     const stream = machineStream(id);
     return toAsyncIterator(
-      this.read.committedBy('machines').pipe(
-        filter((c) => c.rebuilt === true || c.events.some((e) => e.stream === stream)),
+      this.read.committedTo('machines', stream).pipe(
         concatMap((c) => from(this.read.findOneAfterCommit('machines', id, c.position))),
         map((doc) => (doc && canSee(ctx.principal, doc) ? machineView(doc) : null)),
         filter((doc): doc is Machine => doc !== null),

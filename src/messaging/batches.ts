@@ -40,3 +40,10 @@ export async function* batches(sub: EventSubscription, options: BatchOptions): A
     await nextTick();
   }
 }
+
+/**
+ * Events a live runner may pass over (none of its types) before it writes its checkpoint alone:
+ * a restart re-reads at most this many events it ignores anyway, and the store is not written
+ * once per event by every runner that has nothing to do with it.
+ */
+export const SKIPS_BEFORE_CHECKPOINT = 256;

@@ -1,13 +1,14 @@
 import { Subject } from 'rxjs';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { Change, ConcurrentCommitError, Doc, ReadStore } from '../read-store/read-store.port';
-import { BatchOptions, batches } from './batches';
+import { BatchOptions, batches, SKIPS_BEFORE_CHECKPOINT } from './batches';
 import { physicalName, Projection } from './projection';
 import { DriftReport, ShadowBuild } from './projection-drift';
 import { RunnerState } from './runner-registry';
 
 /** Live batches up to this size are committed one event at a time. */
 const LIVE_SPLIT = 16;
+
 
 /** Projection bookkeeping lives in the read store itself, so it commits with the batch. */
 export const PROJECTIONS_COLLECTION = 'projections_state';
@@ -76,6 +77,9 @@ class Lock {
 export class ProjectionRunner {
   state: RunnerState = 'starting';
   checkpoint = 0;
+  /** The checkpoint as the store holds it (the compare-and-set value); `checkpoint` may be ahead by skipped events. */
+  private persisted = 0;
+  private skippedSincePersist = 0;
   generation = 1;
   failure: ProjectionFailure | null = null;
   lastEventAt: string | null = null;
@@ -126,6 +130,7 @@ export class ProjectionRunner {
     }
     this.generation = doc.generation;
     this.checkpoint = doc.checkpoint;
+    this.persisted = doc.checkpoint;
     this.announcedUpTo = doc.checkpoint;
     this.rebuildInfo = doc.rebuild;
     if (doc.failure) this.logger.warn({ projection: this.name, failure: doc.failure }, 'retrying a projection that failed before the restart');
@@ -146,9 +151,24 @@ export class ProjectionRunner {
     this.stopped = true;
     await Promise.all([this.liveSub?.close(), this.shadowSub?.close()]);
     await Promise.allSettled([this.liveLoop, this.shadowLoop]);
+    await this.persistSkipped();
     if (this.state !== 'failed') this.state = 'stopped';
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+  }
+
+  /** On a clean stop, the checkpoint moved past skipped events is written, so a restart need not re-read them. */
+  private async persistSkipped(): Promise<void> {
+    if (this.checkpoint <= this.persisted || this.state === 'failed') return;
+    try {
+      await this.store.commit([
+        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation: this.generation, checkpoint: this.persisted }, update: { $set: { checkpoint: this.checkpoint } }, mustMatch: true },
+      ]);
+      this.persisted = this.checkpoint;
+    } catch (err) {
+      // Another instance moved it meanwhile (or the store is gone): the next start re-reads a few ignored events.
+      if (!(err instanceof ConcurrentCommitError)) this.logger.warn({ projection: this.name, err }, 'could not write the checkpoint on stop');
+    }
   }
 
   /** Resolves once this projection has committed every event up to `position` (or is not running). */
@@ -335,6 +355,8 @@ export class ProjectionRunner {
     }
     this.generation = info.generation;
     this.checkpoint = info.checkpoint;
+    this.persisted = info.checkpoint;
+    this.skippedSincePersist = 0;
     this.rebuildInfo = null;
     this.failure = null;
     this.state = 'running';
@@ -424,6 +446,7 @@ export class ProjectionRunner {
     this.rebuildInfo = doc.rebuild;
     if (!doc.rebuild && this.state === 'rebuilding') this.state = 'running';
     if (doc.checkpoint > this.checkpoint) this.checkpoint = doc.checkpoint;
+    this.persisted = doc.checkpoint;
     this.resolveWaiters();
     this.announceCommittedElsewhere(batch);
   }
@@ -458,12 +481,21 @@ export class ProjectionRunner {
       for (const ch of handler(e)) changes.push({ ...ch, collection: physicalName(ch.collection, generation) } as Change);
     }
     const last = batch[batch.length - 1];
+    if (target === 'live' && handled === 0 && this.skippedSincePersist + batch.length < SKIPS_BEFORE_CHECKPOINT) {
+      // Nothing for this projection: move on in memory; the next commit carries the checkpoint.
+      this.skippedSincePersist += batch.length;
+      this.checkpoint = last.position;
+      this.lastEventAt = last.recordedAt;
+      this.announcedUpTo = last.position;
+      this.resolveWaiters();
+      return;
+    }
     // The checkpoint is a compare-and-set: the batch commits only if nobody moved it since we read it.
     if (target === 'live') {
       changes.push({
         op: 'updateOne',
         collection: PROJECTIONS_COLLECTION,
-        filter: { _id: this.name, generation, checkpoint: this.checkpoint },
+        filter: { _id: this.name, generation, checkpoint: this.persisted },
         update: { $set: { checkpoint: last.position } },
         mustMatch: true,
       });
@@ -480,6 +512,8 @@ export class ProjectionRunner {
     await this.store.commit(changes, last.position);
     if (target === 'live') {
       this.checkpoint = last.position;
+      this.persisted = last.position;
+      this.skippedSincePersist = 0;
       this.lastEventAt = last.recordedAt;
       this.resolveWaiters();
       this.announcedUpTo = last.position;

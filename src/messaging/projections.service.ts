@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
-import { filter, Observable, Subject } from 'rxjs';
+import { filter, Observable, Subject, Subscriber } from 'rxjs';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { Doc, Filter, FindOptions, READ_STORE, ReadStore } from '../read-store/read-store.port';
@@ -32,6 +32,8 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
   private readonly byCollection = new Map<string, ProjectionRunner>();
   /** Emits after each read-model commit: GraphQL subscriptions derive their messages from it. */
   readonly committed$ = new Subject<Committed>();
+  /** Watchers of one stream's commits, by projection and stream (see `committedTo`). */
+  private readonly streamWatchers = new Map<string, Map<string, Set<Subscriber<Committed>>>>();
 
   constructor(
     @Inject(EVENT_STORE) private readonly events: EventStore,
@@ -55,6 +57,14 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
       for (const c of Object.keys(p.collections)) this.byCollection.set(c, runner);
       registry.register(`projection:${p.name}`, () => ({ name: p.name, kind: 'projection', state: runner.state, error: runner.failure?.error }));
     }
+    this.committed$.subscribe((c) => this.dispatchToStreams(c));
+  }
+
+  private dispatchToStreams(c: Committed): void {
+    const byStream = this.streamWatchers.get(c.projection);
+    if (!byStream) return;
+    const targets = c.rebuilt ? [...byStream.values()] : [...new Set(c.events.map((e) => e.stream))].map((s) => byStream.get(s));
+    for (const watchers of targets) for (const w of [...(watchers ?? [])]) w.next(c);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -121,6 +131,24 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
 
   committedBy(projection: string): Observable<Committed> {
     return this.committed$.pipe(filter((c) => c.projection === projection));
+  }
+
+  /**
+   * The commits of a projection that hold an event of one stream, or rebuilt the model. Each commit
+   * is handed to the watchers of its streams only: a thousand watchers of other streams cost nothing.
+   */
+  committedTo(projection: string, stream: string): Observable<Committed> {
+    return new Observable<Committed>((subscriber) => {
+      let byStream = this.streamWatchers.get(projection);
+      if (!byStream) this.streamWatchers.set(projection, (byStream = new Map()));
+      let watchers = byStream.get(stream);
+      if (!watchers) byStream.set(stream, (watchers = new Set()));
+      watchers.add(subscriber);
+      return () => {
+        watchers.delete(subscriber);
+        if (watchers.size === 0) byStream.delete(stream);
+      };
+    });
   }
 
   async statuses(): Promise<ProjectionStatus[]> {

@@ -1,7 +1,7 @@
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { ReadStore } from '../read-store/read-store.port';
-import { BatchOptions, batches } from './batches';
+import { BatchOptions, batches, SKIPS_BEFORE_CHECKPOINT } from './batches';
 import { CommandContext } from './command-pipeline';
 import { DomainError } from './domain-errors';
 import { Saga, SagaCommand } from './projection';
@@ -32,6 +32,7 @@ export function sagaContext(saga: string, event: RecordedEvent, key: string): Co
 export class SagaRunner {
   state: RunnerState = 'starting';
   checkpoint = 0;
+  private saved = 0;
   error: string | null = null;
   private stopped = false;
   private sub: EventSubscription | null = null;
@@ -57,6 +58,7 @@ export class SagaRunner {
   async start(): Promise<void> {
     const doc = await this.store.findOne(SAGAS_COLLECTION, { _id: this.name });
     this.checkpoint = (doc?.checkpoint as number | undefined) ?? 0;
+    this.saved = this.checkpoint;
     this.stopped = false;
     this.state = 'running';
     this.loop = this.run().catch((err) => {
@@ -71,22 +73,37 @@ export class SagaRunner {
     this.stopped = true;
     await this.sub?.close();
     await this.loop;
+    // A clean stop writes the checkpoint moved past skipped events.
+    if (this.state !== 'failed' && this.checkpoint > this.saved) await this.saveCheckpoint(this.checkpoint).catch(() => undefined);
     if (this.state !== 'failed') this.state = 'stopped';
   }
 
   private async run(): Promise<void> {
     this.sub = this.events.subscribeToAll({ after: this.checkpoint, payloadTypes: Object.keys(this.saga.handlers) });
+    let skipped = 0;
     for await (const batch of batches(this.sub, this.options)) {
       for (const event of batch) {
         if (this.stopped) return;
         await this.handle(event);
       }
       const last = batch[batch.length - 1].position;
-      await this.store.commit([
-        { op: 'updateOne', collection: SAGAS_COLLECTION, filter: { _id: this.name }, update: { $set: { checkpoint: last } }, upsert: true },
-      ]);
-      this.checkpoint = last;
+      // A batch with nothing for this saga moves the checkpoint in memory only, for a while: a
+      // restart re-reads at most that many events it ignores, and the store is not written per event.
+      if (!batch.some((e) => this.saga.handlers[e.type]) && (skipped += batch.length) < SKIPS_BEFORE_CHECKPOINT) {
+        this.checkpoint = last;
+        continue;
+      }
+      await this.saveCheckpoint(last);
+      skipped = 0;
     }
+  }
+
+  private async saveCheckpoint(position: number): Promise<void> {
+    await this.store.commit([
+      { op: 'updateOne', collection: SAGAS_COLLECTION, filter: { _id: this.name }, update: { $set: { checkpoint: position } }, upsert: true },
+    ]);
+    this.checkpoint = position;
+    this.saved = position;
   }
 
   /** Sends the commands an event calls for. A domain refusal is an outcome, logged; other errors are retried. */

@@ -8,10 +8,10 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { printTable, Row } from './harness';
 import { analyticsRebuildScenario, auditScenario } from './scenarios/audit';
-import { queryThroughput } from './scenarios/api';
+import { queryThroughput, subscriptionFanout } from './scenarios/api';
 import { drainScenario } from './scenarios/drains';
 import { reimageScenario } from './scenarios/operations';
-import { rebuildScenarios, subscriptionLatency } from './scenarios/read-path';
+import { rebuildScenarios } from './scenarios/read-path';
 import { appendScenarios, commandScenarios } from './scenarios/write-path';
 
 async function main() {
@@ -25,7 +25,7 @@ async function main() {
   const rows: Row[] = [];
   const ctx = { dir, quick };
   try {
-    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionLatency, query: queryThroughput, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario };
+    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionFanout, query: queryThroughput, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario };
     for (const [name, scenario] of Object.entries(all)) {
       if (only && !only.split(',').includes(name)) continue;
       rows.push(...(await scenario(ctx)));

@@ -9,7 +9,7 @@ import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-stor
 import { machineDecider, machineStream } from '../../src/machines/machine.decider';
 import { CommandPipeline } from '../../src/messaging/command-pipeline';
 import { Projection, Saga } from '../../src/messaging/projection';
-import { Committed, ProjectionRunner } from '../../src/messaging/projection-runner';
+import { Committed, PROJECTIONS_COLLECTION, ProjectionRunner } from '../../src/messaging/projection-runner';
 import { SagaRunner } from '../../src/messaging/saga-runner';
 import { physicalName } from '../../src/messaging/projection';
 import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
@@ -101,6 +101,42 @@ describe('projection runner', () => {
     const docs = await contents(read, second);
     expect(docs.reduce((s, d) => s + (d.n as number), 0)).toBe(200);
     expect(docs).toEqual(await fromScratch(sub, events));
+  });
+
+  it('live events a projection ignores are passed in memory, not written one by one; a clean stop writes where it got to', async () => {
+    let commits = 0;
+    const counting = Object.assign(Object.create(read), { commit: (...args: Parameters<SqliteReadStore['commit']>) => (commits++, read.commit(...args)) }) as SqliteReadStore;
+    const r = runner(countingProjection, events, counting);
+    await r.start();
+    await appendCounted(events, 3);
+    await r.waitFor(await events.headPosition());
+    const stored = async () => (await read.findOne(PROJECTIONS_COLLECTION, { _id: 'counting' }))?.checkpoint;
+    const afterCounted = await events.headPosition();
+    expect(await stored()).toBe(afterCounted);
+    commits = 0;
+    const ignored = () => ({ ...counted(1)[0], type: 'Ignored' });
+    for (let i = 0; i < 100; i++) {
+      await events.append(`other-${i}`, [ignored()], 'no_stream');
+      await r.waitFor(await events.headPosition()); // read-your-writes passes the ignored events at once
+    }
+    expect(r.checkpoint).toBe(await events.headPosition());
+    expect(commits).toBe(0);
+    expect(await stored()).toBe(afterCounted);
+    // The next event it handles commits together with the checkpoint past the ignored ones.
+    await appendCounted(events, 1);
+    await r.waitFor(await events.headPosition());
+    expect(commits).toBe(1);
+    expect(await stored()).toBe(await events.headPosition());
+    for (let i = 0; i < 20; i++) await events.append(`more-${i}`, [ignored()], 'no_stream');
+    await r.waitFor(await events.headPosition());
+    expect(await stored()).toBe((await events.headPosition()) - 20);
+    await r.stop();
+    expect(await stored()).toBe(await events.headPosition());
+    const again = runner(countingProjection, events, read);
+    await again.start();
+    expect(again.checkpoint).toBe(await events.headPosition());
+    await again.stop();
+    expect(await contents(read, again)).toEqual(await fromScratch(sub, events));
   });
 
   it('an event delivered twice is applied once', async () => {

@@ -6,6 +6,7 @@ import { freePort, MAIN, startServer, TEST_ADMIN_KEY, waitFor } from '../../supp
 import { measure, Row, spreadOf } from '../harness';
 import { runChild } from '../load/child';
 import type { HttpLoadArgs, HttpLoadResult } from '../load/http-load';
+import type { WsLoadArgs, WsLoadResult } from '../load/ws-load';
 import type { BenchContext } from './write-path';
 
 /** The server settings of the API scenarios: production mode, quiet logs, and a rate limit the load cannot reach. */
@@ -114,6 +115,54 @@ export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
     ];
   } finally {
     bare?.child.kill('SIGTERM');
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
+
+/**
+ * Mutation -> subscription message: 1,000 graphql-ws subscribers and 200 label changes a second
+ * round-robin over the watched machines, from a load generator in its own process. Every change
+ * must reach every subscriber of its machine. The target row has one subscriber per machine
+ * (200 messages a second); a second row puts ten on each of 100 machines (2,000 a second).
+ */
+export async function subscriptionFanout(ctx: BenchContext): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const perMachine of [1, 10]) rows.push(...(await subscriptionRun(ctx, perMachine)));
+  return rows;
+}
+
+async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<Row[]> {
+  const subscribers = 1_000;
+  const machines = subscribers / perMachine;
+  const perSecond = 200;
+  const mutations = ctx.quick ? 1_000 : 3_000;
+  const port = await freePort();
+  const server = startServer({ DATA_DIR: join(ctx.dir, `fanout-${randomUUID()}`), ...API_BENCH_ENV }, port);
+  try {
+    await waitFor(ready(port), 30_000, 'the server');
+    await registerFleet(port, machines, 'sub');
+    const machineIds = Array.from({ length: machines }, (_, i) => `sub${String(i).padStart(6, '0')}`);
+    const r = await runChild<WsLoadResult>('ws-load', { port, key: TEST_ADMIN_KEY, machineIds, subscribers, mutations, perSecond, waitMs: 30_000 } satisfies WsLoadArgs).result;
+    const lost = r.expected - r.received;
+    const label = `mutation -> subscription message, ${subscribers.toLocaleString('en-US')} subscribers, ${perMachine} per machine, ${perSecond} mutations/s (${(perSecond * perMachine).toLocaleString('en-US')} messages/s)`;
+    const target = perMachine === 1;
+    return [
+      { scenario: `${label}, p50`, figure: r.p50, unit: 'ms', baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread: `p90 ${r.p90.toFixed(1)} ms` },
+      {
+        scenario: `${label}, p99`,
+        figure: r.p99,
+        unit: 'ms',
+        baseline: null,
+        baselineName: null,
+        ratio: null,
+        target: `${target ? 'p99 <= 25 ms, ' : ''}none lost (${r.received.toLocaleString('en-US')}/${r.expected.toLocaleString('en-US')})`,
+        pass: (!target || r.p99 <= 25) && lost === 0 && r.mutationErrors === 0,
+        spread: `max ${r.max.toFixed(1)} ms; generator loop p99 ${r.generatorLoopDelayP99.toFixed(1)} ms`,
+        detail: { ...r, sentPerSecond: mutations / r.sendSeconds },
+      },
+    ];
+  } finally {
     server.child.kill('SIGTERM');
     await server.exited;
   }

@@ -1,0 +1,121 @@
+/**
+ * Subscription load generator (its own process): `subscribers` graphql-ws connections, each
+ * watching one of `machines` machines, then `mutations` label changes at a fixed rate over HTTP.
+ * Latency is from a mutation's send to each subscriber's message, both on this process's clock.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { childArgs, report } from './child';
+
+export interface WsLoadArgs {
+  port: number;
+  key: string;
+  machineIds: string[];
+  subscribers: number;
+  mutations: number;
+  perSecond: number;
+  waitMs: number;
+}
+
+export interface WsLoadResult {
+  expected: number;
+  received: number;
+  duplicates: number;
+  mutationErrors: number;
+  sendSeconds: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  /** This process's own event-loop delay while sending: how much of the latency is the generator's. */
+  generatorLoopDelayP99: number;
+  generatorLoopDelayMax: number;
+}
+
+const SUBSCRIPTION = 'subscription($id: ID!) { machineChanged(id: $id) { id labels } }';
+const MUTATION = 'mutation($id: ID!, $l: JSON!) { setMachineLabels(input: { machineId: $id, labels: $l }) { id } }';
+
+async function main() {
+  const a = childArgs<WsLoadArgs>();
+  const url = `http://localhost:${a.port}/graphql`;
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${a.key}` };
+  const mutate = async (id: string, seq: string) => {
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: MUTATION, variables: { id, l: { seq } } }) });
+    const body = (await res.json()) as { errors?: unknown };
+    if (!res.ok || body.errors) throw new Error(JSON.stringify(body));
+  };
+
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let received = 0;
+  let duplicates = 0;
+  const seen: Array<Set<string>> = [];
+  const clients: Client[] = [];
+  for (let k = 0; k < a.subscribers; k++) {
+    const client = createClient({ url: `ws://localhost:${a.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${a.key}` }, retryAttempts: 0 });
+    clients.push(client);
+    const mine = new Set<string>();
+    seen.push(mine);
+    client.subscribe<{ machineChanged: { labels: { seq?: string } } }>(
+      { query: SUBSCRIPTION, variables: { id: a.machineIds[k % a.machineIds.length] } },
+      {
+        next: (m) => {
+          const now = performance.now();
+          const seq = m.data?.machineChanged.labels.seq;
+          if (seq === undefined) return;
+          if (mine.has(seq)) return void duplicates++;
+          mine.add(seq);
+          const sent = sentAt.get(seq);
+          if (sent === undefined) return; // a warm-up message
+          received += 1;
+          latencies.push(now - sent);
+        },
+        error: (e) => process.stderr.write(`subscription error: ${JSON.stringify(e)}\n`),
+        complete: () => undefined,
+      },
+    );
+  }
+
+  // Warm-up: one change per machine, until every subscriber has had its message (so all are live).
+  for (let round = 0; ; round++) {
+    await Promise.all(a.machineIds.map((id) => mutate(id, `warm-${round}`)));
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && seen.some((s) => !s.has(`warm-${round}`))) await new Promise((r) => setTimeout(r, 20));
+    if (seen.every((s) => s.has(`warm-${round}`))) break;
+    if (round >= 5) throw new Error('subscribers did not all go live');
+  }
+
+  let mutationErrors = 0;
+  const inFlight: Promise<void>[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const started = performance.now();
+  for (let i = 0; i < a.mutations; i++) {
+    const due = started + (i * 1000) / a.perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const seq = String(i);
+    sentAt.set(seq, performance.now());
+    inFlight.push(mutate(a.machineIds[i % a.machineIds.length], seq).catch(() => void mutationErrors++));
+  }
+  const sendSeconds = (performance.now() - started) / 1000;
+  await Promise.all(inFlight);
+  loop.disable();
+  const perMachine = (k: number) => {
+    const m = k % a.machineIds.length;
+    return Math.floor((a.mutations - 1 - m) / a.machineIds.length) + 1;
+  };
+  const expected = Array.from({ length: a.subscribers }, (_, k) => perMachine(k)).reduce((x, y) => x + y, 0);
+  const deadline = Date.now() + a.waitMs;
+  while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await Promise.all(clients.map((c) => c.dispose()));
+  const sorted = latencies.sort((x, y) => x - y);
+  const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
+  report({ expected, received, duplicates, mutationErrors, sendSeconds, p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? NaN, generatorLoopDelayP99: loop.percentile(99) / 1e6, generatorLoopDelayMax: loop.max / 1e6 } satisfies WsLoadResult);
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
