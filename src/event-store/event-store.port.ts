@@ -89,6 +89,11 @@ export interface SubscribeOptions {
  */
 export interface EventSubscription extends AsyncIterable<RecordedEvent> {
   close(): Promise<void>;
+  /**
+   * Optional: the same events as arrays of up to `maxCount`, each what one read found, so a
+   * consumer that works in batches does not pay a promise per event. Use one way or the other.
+   */
+  pages?(maxCount: number): AsyncIterable<RecordedEvent[]>;
 }
 
 export interface EventStore {

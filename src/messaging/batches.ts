@@ -15,6 +15,14 @@ const TIMEOUT = Symbol('timeout');
  * (a rebuild) never starves the HTTP server.
  */
 export async function* batches(sub: EventSubscription, options: BatchOptions): AsyncGenerator<RecordedEvent[]> {
+  if (sub.pages && options.maxWaitMs === 0) {
+    // The store reads in pages already: each page is a batch, without a promise per event.
+    for await (const page of sub.pages(options.batchSize)) {
+      yield page;
+      await nextTick();
+    }
+    return;
+  }
   const it = sub[Symbol.asyncIterator]();
   let pending = it.next();
   for (;;) {

@@ -180,6 +180,8 @@ export class ProjectionRunner {
   /** After a fix: clear the failure and try the failed event again. */
   async retry(): Promise<void> {
     if (this.state !== 'failed') return;
+    // The failed loops may still be closing their subscriptions: a new one starts after they end.
+    await Promise.allSettled([this.liveLoop, this.shadowLoop]);
     this.failure = null;
     await this.store.commit([{ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { failure: null } } }]);
     this.state = 'running';

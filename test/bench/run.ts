@@ -11,6 +11,7 @@ import { analyticsRebuildScenario, auditScenario } from './scenarios/audit';
 import { queryThroughput, subscriptionFanout } from './scenarios/api';
 import { drainScenario } from './scenarios/drains';
 import { reimageScenario } from './scenarios/operations';
+import { startupScenario } from './scenarios/startup';
 import { rebuildScenarios } from './scenarios/read-path';
 import { appendScenarios, commandScenarios } from './scenarios/write-path';
 
@@ -25,7 +26,7 @@ async function main() {
   const rows: Row[] = [];
   const ctx = { dir, quick };
   try {
-    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionFanout, query: queryThroughput, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario };
+    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionFanout, query: queryThroughput, startup: startupScenario, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario };
     for (const [name, scenario] of Object.entries(all)) {
       if (only && !only.split(',').includes(name)) continue;
       rows.push(...(await scenario(ctx)));

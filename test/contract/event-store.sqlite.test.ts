@@ -43,3 +43,29 @@ describe('sqlite event store: two connections on one file (two processes)', () =
     }
   });
 });
+
+describe('sqlite event store: page-by-page subscriptions', () => {
+  it('deliver the same events as event by event, in pages of at most the size asked, and refuse a second reader', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    const store = new SqliteEventStore(join(dir, 'events.db'), { subscriptionBatchSize: 64 });
+    for (let i = 0; i < 30; i++) await store.append(`p-${i}`, Array.from({ length: 10 }, () => newEvent('P')), 'no_stream');
+    const byEvent = store.subscribeToAll();
+    const one: string[] = [];
+    for await (const e of byEvent) if (one.push(e.id) === 300) break;
+    await byEvent.close();
+    const byPage = store.subscribeToAll();
+    const sizes: number[] = [];
+    const paged: string[] = [];
+    for await (const page of byPage.pages!(50)) {
+      sizes.push(page.length);
+      paged.push(...page.map((e) => e.id));
+      if (paged.length >= 300) break;
+    }
+    expect(() => byPage[Symbol.asyncIterator]()).toThrow(/either event by event or page by page/);
+    await byPage.close();
+    expect(paged).toEqual(one);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(50);
+    await store.close();
+  });
+});

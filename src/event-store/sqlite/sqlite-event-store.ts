@@ -70,6 +70,7 @@ const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
 /**
  * A recorded event whose data and metadata are read and parsed on first use: a subscriber that
  * skips an event by its type (most projections skip most events) never pays for its payload.
+ * The getters are the object's own, so a copy (`{ ...event }`) still carries data and metadata.
  */
 function recorded(row: Envelope, payload: () => { data: string; metadata: string }): RecordedEvent {
   let data: Record<string, unknown> | undefined;
@@ -343,17 +344,21 @@ export class SqliteEventStore implements EventStore {
       return { events, scannedTo };
     });
 
-    async function* iterate(): AsyncGenerator<RecordedEvent> {
+    // Each step is what one read found: a page of rows, or nothing (then it waits for a change).
+    async function* pages(maxCount: number): AsyncGenerator<RecordedEvent[]> {
       let after = start;
       while (!closed && !store.closed) {
         const seen = store.changeCounter;
         const { events, scannedTo } = (filter ? null : store.fromTail(after)) ?? readBatch.deferred(after);
-        for (const row of events) {
-          if (closed) return;
-          const eager = row as Envelope & { data?: string | null; metadata?: string | null };
-          yield recorded(row, () => (eager.data != null ? (eager as EventRow) : store.stmts.payload.get(row.position)!));
-          after = row.position;
+        for (let i = 0; i < events.length && !closed; i += maxCount) {
+          const page = events.slice(i, i + maxCount).map((row) => {
+            const eager = row as Envelope & { data?: string | null; metadata?: string | null };
+            return recorded(row, () => (eager.data != null ? (eager as EventRow) : store.stmts.payload.get(row.position)!));
+          });
+          yield page;
+          after = page[page.length - 1].position;
         }
+        if (closed) return;
         after = Math.max(after, scannedTo);
         if (events.length > 0 || store.changeCounter !== seen) continue;
         await new Promise<void>((resolve) => {
@@ -371,14 +376,25 @@ export class SqliteEventStore implements EventStore {
       }
     }
 
-    const iterator = iterate();
+    async function* iterate(): AsyncGenerator<RecordedEvent> {
+      for await (const page of pages(store.batchSize)) yield* page;
+    }
+
+    let consumer: AsyncGenerator<unknown> | null = null;
+    let events: AsyncGenerator<RecordedEvent> | null = null;
+    const claim = <T extends AsyncGenerator<unknown>>(g: T): T => {
+      if (consumer) throw new Error('a subscription is read either event by event or page by page, once');
+      consumer = g;
+      return g;
+    };
     return {
-      [Symbol.asyncIterator]: () => iterator,
+      [Symbol.asyncIterator]: () => (events ??= claim(iterate())),
+      pages: (maxCount: number) => claim(pages(maxCount)),
       close: async () => {
         closed = true;
         const w = wake as (() => void) | null;
         if (w) w();
-        await iterator.return(undefined);
+        await consumer?.return(undefined);
       },
     };
   }
@@ -390,11 +406,14 @@ export class SqliteEventStore implements EventStore {
   private fromTail(after: number): { events: EventRow[]; scannedTo: number } | null {
     const t = this.tail;
     if (t.to < 0) {
-      // The tail starts at the head: catching up from further back is each subscriber's own read.
-      t.from = t.to = this.stmts.head.get()?.position ?? 0;
+      // The window opens where the first reader is: runners starting together (a start-up catch-up)
+      // share every read from there on; one that falls out of the window reads for itself.
+      t.from = t.to = after;
       t.complete = false;
     }
     if (after < t.from) return null;
+    // Past the window's end while the window is still catching up: this reader is ahead, on its own.
+    if (after > t.to && !t.complete) return null;
     if (t.counter !== this.changeCounter || (after >= t.to && !t.complete) || after > t.to) this.refreshTail();
     if (after > t.to) return null;
     let lo = 0;

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NewEvent } from '../../../src/event-store/event-store.port';
+import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { machineDecider, machineStream } from '../../../src/machines/machine.decider';
+import { gql, type GqlResult } from '../../support/api-client';
+import { freePort, startServer, waitFor } from '../../support/server-process';
+import { fmt, Row } from '../harness';
+import { API_BENCH_ENV, MACHINES_PAGE } from './api';
+import type { BenchContext } from './write-path';
+
+/**
+ * A fleet's log written by the machine decider itself: each machine registered, then its labels
+ * changed until it has `perMachine` events. Appended through the store (hash chain and all).
+ */
+export async function seedFleet(store: SqliteEventStore, machines: number, perMachine: number): Promise<void> {
+  const at = new Date().toISOString();
+  const meta = { actor: 'bench', correlationId: 'seed', causationId: null, requestId: null, occurredAt: at, schemaVersion: 1 };
+  const pending: Promise<unknown>[] = [];
+  for (let m = 0; m < machines; m++) {
+    const id = `f${String(m).padStart(7, '0')}`;
+    let state = machineDecider.initialState;
+    const events: NewEvent[] = [];
+    const run = (command: Parameters<typeof machineDecider.decide>[0]) => {
+      for (const e of machineDecider.decide(command, state)) {
+        state = machineDecider.evolve(state, e);
+        events.push({ id: randomUUID(), type: e.type, data: e.data as Record<string, unknown>, metadata: meta });
+      }
+    };
+    run({ type: 'RegisterMachine', id, phase: 'READY', hypervisor: false, capacity: null, labels: { rack: `r${m % 40}` }, at });
+    for (let i = 1; i < perMachine; i++) run({ type: 'SetMachineLabels', id, labels: { rack: `r${m % 40}`, rev: String(i) }, at });
+    pending.push(store.append(machineStream(id), events, 'no_stream'));
+    if (pending.length >= 500) await Promise.all(pending.splice(0));
+  }
+  await Promise.all(pending);
+}
+
+const rssOf = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+};
+
+/**
+ * Start-up with a long log: the server first catches up on a fresh log of `machines` x 10
+ * events, stops, and is started again on the same files. Ready is /readyz answering 200 with
+ * every projection at the head; memory is the peak RSS after serving pages of the whole fleet.
+ */
+export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
+  const machines = ctx.quick ? 10_000 : 100_000;
+  const dataDir = join(ctx.dir, `startup-${randomUUID()}`);
+  const store = new SqliteEventStore(join(dataDir, 'events.db'));
+  const seeding = performance.now();
+  await seedFleet(store, machines, 10);
+  const head = await store.headPosition();
+  const seedSeconds = (performance.now() - seeding) / 1000;
+  await store.close();
+
+  const caughtUp = async (port: number) => {
+    const r = await gql<{ projections: Array<{ lag: number; state: string }> }>(port, '{ projections { lag state } }').catch(() => null);
+    return !!r?.data && r.data.projections.every((p) => p.lag === 0 && p.state === 'running');
+  };
+  const ready = async (port: number) => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200;
+
+  // First start: every projection catches up on the whole log.
+  let port = await freePort();
+  let server = startServer({ DATA_DIR: dataDir, ...API_BENCH_ENV }, port);
+  const firstStart = performance.now();
+  try {
+    await waitFor(async () => (await ready(port)) && (await caughtUp(port)), 30 * 60_000, 'the first catch-up');
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+  const catchUpSeconds = (performance.now() - firstStart) / 1000;
+
+  // Second start, on the same files: the measured one.
+  port = await freePort();
+  const started = performance.now();
+  server = startServer({ DATA_DIR: dataDir, ...API_BENCH_ENV }, port);
+  try {
+    await waitFor(() => ready(port), 60_000, 'readiness');
+    const readyMs = performance.now() - started;
+    await waitFor(() => caughtUp(port), 60_000, 'projections at the head');
+    const caughtUpMs = performance.now() - started;
+    // Serve: page through the whole fleet (50 a page), and look machines up one by one.
+    let after: string | null = null;
+    let seen = 0;
+    for (;;) {
+      type Page = { machines: { nodes: unknown[]; totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+      const r: GqlResult<Page> = await gql<Page>(port, MACHINES_PAGE.replace('machines(first: 50)', 'machines(first: 500, after: $after)').replace('query Page {', 'query Page($after: String) {'), { after });
+      if (r.errors) throw new Error(JSON.stringify(r.errors));
+      const page: Page['machines'] = r.data!.machines;
+      seen += page.nodes.length;
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    if (seen !== machines) throw new Error(`paged ${seen} machines of ${machines}`);
+    for (let i = 0; i < 1000; i++) {
+      const r = await gql(port, 'query($id: ID!) { machine(id: $id) { id labels } }', { id: `f${String((i * 7919) % machines).padStart(7, '0')}` });
+      if (r.errors) throw new Error(JSON.stringify(r.errors));
+    }
+    const memory = rssOf(server.child.pid!);
+    const size = `${(head / 1e6).toFixed(head >= 1e6 ? 0 : 1)}M events, ${machines.toLocaleString('en-US')} machines`;
+    const detail = { events: head, machines, seedSeconds, firstCatchUpSeconds: catchUpSeconds, firstCatchUpEventsPerSecond: head / catchUpSeconds, readyMs, caughtUpMs, ...memory };
+    return [
+      {
+        scenario: `start-up on ${size}: /readyz 200 and every projection at the head`,
+        figure: caughtUpMs / 1000,
+        unit: 's',
+        baseline: null,
+        baselineName: null,
+        ratio: null,
+        target: '<= 3 s',
+        pass: caughtUpMs <= 3000,
+        spread: `readyz after ${fmt(readyMs / 1000)} s; first catch-up ${fmt(catchUpSeconds)} s (${fmt(head / catchUpSeconds)} events/s)`,
+        detail,
+      },
+      {
+        scenario: `peak RSS after start-up and serving all ${machines.toLocaleString('en-US')} machines`,
+        figure: memory.peakMb,
+        unit: 'MB',
+        baseline: null,
+        baselineName: null,
+        ratio: null,
+        target: '<= 400 MB',
+        pass: memory.peakMb <= 400,
+        spread: `RSS now ${fmt(memory.rssMb)} MB`,
+        detail,
+      },
+    ];
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
