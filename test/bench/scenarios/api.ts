@@ -7,6 +7,8 @@ import { measure, Row, spreadOf } from '../harness';
 import { runChild } from '../load/child';
 import type { HttpLoadArgs, HttpLoadResult } from '../load/http-load';
 import type { WsLoadArgs, WsLoadResult } from '../load/ws-load';
+import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { seedFleet } from './fleet';
 import type { BenchContext } from './write-path';
 
 /** The server settings of the API scenarios: production mode, quiet logs, and a rate limit the load cannot reach. */
@@ -48,13 +50,22 @@ export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
   const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
   const dir = join(ctx.dir, `query-${randomUUID()}`);
   mkdirSync(dir);
+  // The fleet's log is written by the machine decider before the server starts; the server's
+  // projections catch up on it at start-up.
+  const seed = new SqliteEventStore(join(dir, 'data', 'events.db'));
+  await seedFleet(seed, fleet, 1);
+  const head = await seed.headPosition();
+  await seed.close();
   const port = await freePort();
   const server = startServer({ DATA_DIR: join(dir, 'data'), ...API_BENCH_ENV }, port);
   const barePort = await freePort();
   let bare: ReturnType<typeof runChild> | null = null;
   try {
     await waitFor(ready(port), 30_000, 'the server');
-    await registerFleet(port, fleet);
+    await waitFor(async () => {
+      const r = await gql<{ projections: Array<{ name: string; checkpoint: string }> }>(port, '{ projections { name checkpoint } }');
+      return Number(r.data?.projections.find((p) => p.name === 'machines')?.checkpoint ?? 0) >= head;
+    }, 60_000, 'the machines projection');
     const answer = await gql(port, MACHINES_PAGE);
     if (answer.errors || answer.data?.machines?.nodes?.length !== 50) throw new Error(`machines page: ${JSON.stringify(answer).slice(0, 500)}`);
     const pageFile = join(dir, 'page.json');
