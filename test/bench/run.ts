@@ -24,12 +24,16 @@ async function main() {
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
   const started = Date.now();
   const rows: Row[] = [];
+  const seconds: Record<string, number> = {};
   const ctx = { dir, quick };
   try {
     const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionFanout, query: queryThroughput, startup: startupScenario, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario };
     for (const [name, scenario] of Object.entries(all)) {
       if (only && !only.split(',').includes(name)) continue;
+      const began = Date.now();
       rows.push(...(await scenario(ctx)));
+      seconds[name] = (Date.now() - began) / 1000;
+      process.stderr.write(`${name}: ${seconds[name].toFixed(1)} s\n`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -37,7 +41,7 @@ async function main() {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   process.stdout.write(`\nDrydock benchmarks (${quick ? 'quick' : 'full'}) on ${machine}\n\n${printTable(rows)}\n`);
   process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(1)} s in all\n`);
-  if (out) writeFileSync(out, JSON.stringify({ machine, quick, at: new Date().toISOString(), rows }, null, 2));
+  if (out) writeFileSync(out, JSON.stringify({ machine, quick, at: new Date().toISOString(), seconds, rows }, null, 2));
 }
 
 main().catch((err) => {

@@ -46,7 +46,7 @@ export async function registerFleet(port: number, count: number, prefix = 'q'): 
  */
 export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
   const fleet = 10_000;
-  const seconds = ctx.quick ? 3 : 5;
+  const seconds = ctx.quick ? 2 : 5;
   const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
   const dir = join(ctx.dir, `query-${randomUUID()}`);
   mkdirSync(dir);
@@ -147,7 +147,7 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
   const subscribers = 1_000;
   const machines = subscribers / perMachine;
   const perSecond = 200;
-  const mutations = ctx.quick ? 1_000 : 3_000;
+  const mutations = ctx.quick ? 800 : 3_000;
   const port = await freePort();
   const server = startServer({ DATA_DIR: join(ctx.dir, `fanout-${randomUUID()}`), ...API_BENCH_ENV }, port);
   try {

@@ -29,9 +29,11 @@ export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
     const at = new Date().toISOString();
     const context = (requestId: string | null = null) => ({ actor: 'bench', correlationId: randomUUID(), requestId, issuedAt: at });
     // Setup (not measured): registered, and in maintenance.
-    for (let m = 0; m < machines; m++) {
-      await bus.execute(new DecideCommand(machineDecider, machineStream(`b${m}`), { type: 'RegisterMachine', id: `b${m}`, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at }, context()));
-    }
+    await Promise.all(
+      Array.from({ length: machines }, (_, m) =>
+        bus.execute(new DecideCommand(machineDecider, machineStream(`b${m}`), { type: 'RegisterMachine', id: `b${m}`, phase: 'READY', hypervisor: false, capacity: null, labels: {}, at }, context())),
+      ),
+    );
     const settled = (type: string, n: number) =>
       firstValueFrom(
         projections.committedBy('operations').pipe(
@@ -40,10 +42,12 @@ export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
         ),
       );
     const entered = settled('OperationSucceeded', machines);
-    for (let m = 0; m < machines; m++) {
-      const id = `b${m}`;
-      await bus.execute(new DecideCommand(machineDecider, machineStream(id), { type: 'RequestOperation', id, operationId: uuidv5(`${id}/enter`, uuidv5.URL), operation: 'ENTER_MAINTENANCE', params: {}, requestId: 'enter', at }, context('enter')));
-    }
+    await Promise.all(
+      Array.from({ length: machines }, (_, m) => {
+        const id = `b${m}`;
+        return bus.execute(new DecideCommand(machineDecider, machineStream(id), { type: 'RequestOperation', id, operationId: uuidv5(`${id}/enter`, uuidv5.URL), operation: 'ENTER_MAINTENANCE', params: {}, requestId: 'enter', at }, context('enter')));
+      }),
+    );
     await entered;
 
     const done = settled('OperationSucceeded', machines);
