@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { vmDecider, vmStream } from '../drains/vm.decider';
 import { machineDecider, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
@@ -7,6 +8,9 @@ import type { Clock } from './clock';
 import { inStorm, observe, Observation, ProbeResult, StormPolicy, TargetRef, targetKey, Thresholds, Tracked } from './health.rules';
 import { FLEET_HEALTH_STREAM, fleetHealthDecider } from './recovery.decider';
 import type { CoreLogger, RecoveryRunner } from './recovery-runner';
+
+/** Probes (and outcomes acted on) between turns given back to the event loop during a round. */
+const YIELD_EVERY = 25;
 
 /** A target as the read models know it: what to probe, and the health last recorded for it. */
 export interface KnownTarget extends ProbeTarget {
@@ -68,14 +72,23 @@ export class HealthMonitor {
     metrics.unhealthyTargets.set({ kind: 'machine' }, unhealthy.filter((o) => o.target.kind === 'machine').length);
     metrics.unhealthyTargets.set({ kind: 'vm' }, unhealthy.filter((o) => o.target.kind === 'vm').length);
     await this.stormControl(unhealthy.length, targets.length);
-    for (const { target, obs } of observed) await this.act(target, obs);
+    for (const [i, { target, obs }] of observed.entries()) {
+      await this.act(target, obs);
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
+    }
   }
 
   private async probeAll(targets: KnownTarget[]): Promise<ProbeResult[]> {
     const results: ProbeResult[] = new Array(targets.length);
     let next = 0;
+    let done = 0;
     const worker = async () => {
-      for (let i = next++; i < targets.length; i = next++) results[i] = await this.probe(targets[i]);
+      for (let i = next++; i < targets.length; i = next++) {
+        results[i] = await this.probe(targets[i]);
+        // A provider that answers at once would otherwise run a whole fleet's round in one turn of
+        // the event loop, holding back every request and subscription message meanwhile.
+        if (++done % YIELD_EVERY === 0) await yieldToEventLoop();
+      }
     };
     await Promise.all(Array.from({ length: Math.min(this.deps.maxConcurrentProbes, targets.length) }, worker));
     return results;

@@ -86,6 +86,17 @@ async function main() {
     if (round >= 5) throw new Error('subscribers did not all go live');
   }
 
+  // Steady state before measuring: every projection done with the warm-up's events.
+  const settledAt = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: '{ projections { lag } }' }) });
+    const body = (await res.json()) as { data?: { projections: Array<{ lag: number }> } };
+    if (body.data?.projections.every((p) => p.lag === 0)) break;
+    if (Date.now() > settledAt) throw new Error('projections did not catch up after the warm-up');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+
   let mutationErrors = 0;
   const inFlight: Promise<void>[] = [];
   const loop = monitorEventLoopDelay({ resolution: 1 });

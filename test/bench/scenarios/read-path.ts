@@ -58,7 +58,7 @@ export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
   const rawRead = await measure(() => rawReadRate(events), rounds);
 
   // Baseline 2: raw bulk writes to the same read store, 1,000 documents a transaction.
-  const writes = ctx.quick ? 50_000 : 200_000;
+  const writes = ctx.quick ? 25_000 : 200_000;
   const rawWrite = await measure(async () => {
     const read = new SqliteReadStore(join(dir, `bulk-${randomUUID()}.db`));
     const started = performance.now();
