@@ -107,18 +107,24 @@ export class HealthChecksService implements OnApplicationBootstrap, OnApplicatio
     this.recoveries?.close();
   }
 
+  /** Read a page at a time: a round over 100,000 machines holds their targets, not their documents. */
   private async targets(): Promise<KnownTarget[]> {
-    const [machines, vms] = await Promise.all([this.projections.find('machines', {}), this.projections.find('vms', {})]);
-    return [
-      ...machines.map((m) => ({
-        kind: 'machine' as const,
-        id: String(m.id),
-        labels: (m.labels as Record<string, string>) ?? {},
-        healthy: (m.conditions as Record<string, { status: boolean }> | undefined)?.REACHABLE?.status !== false,
-        orphaned: false,
-      })),
-      ...vms.map((v) => ({ kind: 'vm' as const, id: String(v.vmid), labels: tagLabels(v.tags as string[]), healthy: v.healthy !== false, orphaned: Boolean(v.orphaned) })),
-    ];
+    const targets: KnownTarget[] = [];
+    for await (const page of this.projections.scan('machines', {})) {
+      for (const m of page) {
+        targets.push({
+          kind: 'machine',
+          id: String(m.id),
+          labels: (m.labels as Record<string, string>) ?? {},
+          healthy: (m.conditions as Record<string, { status: boolean }> | undefined)?.REACHABLE?.status !== false,
+          orphaned: false,
+        });
+      }
+    }
+    for await (const page of this.projections.scan('vms', {})) {
+      for (const v of page) targets.push({ kind: 'vm', id: String(v.vmid), labels: tagLabels(v.tags as string[]), healthy: v.healthy !== false, orphaned: Boolean(v.orphaned) });
+    }
+    return targets;
   }
 
   private async describe(t: TargetRef): Promise<ProbeTarget | null> {

@@ -112,6 +112,19 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     return p;
   }
 
+  /** Every matching document in `_id` order, a page at a time: a whole fleet without holding it all at once. */
+  async *scan(collection: string, f: Filter, pageSize = 1000): AsyncGenerator<Doc[]> {
+    let after: string | null = null;
+    for (;;) {
+      const next: Filter = after === null ? f : '_id' in f ? { $and: [f, { _id: { $gt: after } }] } : { ...f, _id: { $gt: after } };
+      const page = await this.find(collection, next, { sort: { _id: 1 }, limit: pageSize });
+      if (page.length === 0) return;
+      yield page;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]._id;
+    }
+  }
+
   count(collection: string, f: Filter): Promise<number> {
     return this.store.count(this.physical(collection), f);
   }
