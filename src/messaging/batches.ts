@@ -54,4 +54,21 @@ export async function* batches(sub: EventSubscription, options: BatchOptions): A
  * a restart re-reads at most this many events it ignores anyway, and the store is not written
  * once per event by every runner that has nothing to do with it.
  */
-export const SKIPS_BEFORE_CHECKPOINT = 256;
+const SKIPS_BEFORE_CHECKPOINT = 256;
+
+/** The one rule for when a live runner (projection or saga) may leave its checkpoint in memory. */
+export class DeferredCheckpoint {
+  private skipped = 0;
+
+  /** True when a batch the runner has nothing for may move the checkpoint in memory only. */
+  defer(handledAny: boolean, batchLength: number): boolean {
+    if (handledAny || this.skipped + batchLength >= SKIPS_BEFORE_CHECKPOINT) return false;
+    this.skipped += batchLength;
+    return true;
+  }
+
+  /** The checkpoint was written: the count of ignored events starts again. */
+  written(): void {
+    this.skipped = 0;
+  }
+}

@@ -1,14 +1,13 @@
 import { Subject } from 'rxjs';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { Change, ConcurrentCommitError, Doc, ReadStore } from '../read-store/read-store.port';
-import { BatchOptions, batches, SKIPS_BEFORE_CHECKPOINT } from './batches';
+import { BatchOptions, batches, DeferredCheckpoint } from './batches';
 import { physicalName, Projection } from './projection';
 import { DriftReport, ShadowBuild } from './projection-drift';
 import { RunnerState } from './runner-registry';
 
 /** Live batches up to this size are committed one event at a time. */
 const LIVE_SPLIT = 16;
-
 
 /** Projection bookkeeping lives in the read store itself, so it commits with the batch. */
 export const PROJECTIONS_COLLECTION = 'projections_state';
@@ -79,7 +78,7 @@ export class ProjectionRunner {
   checkpoint = 0;
   /** The checkpoint as the store holds it (the compare-and-set value); `checkpoint` may be ahead by skipped events. */
   private persisted = 0;
-  private skippedSincePersist = 0;
+  private readonly deferred = new DeferredCheckpoint();
   generation = 1;
   failure: ProjectionFailure | null = null;
   lastEventAt: string | null = null;
@@ -358,7 +357,7 @@ export class ProjectionRunner {
     this.generation = info.generation;
     this.checkpoint = info.checkpoint;
     this.persisted = info.checkpoint;
-    this.skippedSincePersist = 0;
+    this.deferred.written();
     this.rebuildInfo = null;
     this.failure = null;
     this.state = 'running';
@@ -483,9 +482,8 @@ export class ProjectionRunner {
       for (const ch of handler(e)) changes.push({ ...ch, collection: physicalName(ch.collection, generation) } as Change);
     }
     const last = batch[batch.length - 1];
-    if (target === 'live' && handled === 0 && this.skippedSincePersist + batch.length < SKIPS_BEFORE_CHECKPOINT) {
+    if (target === 'live' && this.deferred.defer(handled > 0, batch.length)) {
       // Nothing for this projection: move on in memory; the next commit carries the checkpoint.
-      this.skippedSincePersist += batch.length;
       this.checkpoint = last.position;
       this.lastEventAt = last.recordedAt;
       this.announcedUpTo = last.position;
@@ -515,7 +513,7 @@ export class ProjectionRunner {
     if (target === 'live') {
       this.checkpoint = last.position;
       this.persisted = last.position;
-      this.skippedSincePersist = 0;
+      this.deferred.written();
       this.lastEventAt = last.recordedAt;
       this.resolveWaiters();
       this.announcedUpTo = last.position;

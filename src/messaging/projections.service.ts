@@ -4,6 +4,7 @@ import { filter, Observable, Subject, Subscriber } from 'rxjs';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { Doc, Filter, FindOptions, READ_STORE, ReadStore } from '../read-store/read-store.port';
+import { pagesOf } from '../read-store/scan';
 import { NotFoundError } from './domain-errors';
 import { Projection } from './projection';
 import { Committed, ProjectionRunner, RebuildProgress } from './projection-runner';
@@ -112,17 +113,9 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     return p;
   }
 
-  /** Every matching document in `_id` order, a page at a time: a whole fleet without holding it all at once. */
-  async *scan(collection: string, f: Filter, pageSize = 1000): AsyncGenerator<Doc[]> {
-    let after: string | null = null;
-    for (;;) {
-      const next: Filter = after === null ? f : '_id' in f ? { $and: [f, { _id: { $gt: after } }] } : { ...f, _id: { $gt: after } };
-      const page = await this.find(collection, next, { sort: { _id: 1 }, limit: pageSize });
-      if (page.length === 0) return;
-      yield page;
-      if (page.length < pageSize) return;
-      after = page[page.length - 1]._id;
-    }
+  /** Every matching document in `_id` order, a page at a time (see `pagesOf`). */
+  scan(collection: string, f: Filter, pageSize?: number): AsyncGenerator<Doc[]> {
+    return pagesOf(this.store, this.physical(collection), f, pageSize);
   }
 
   count(collection: string, f: Filter): Promise<number> {

@@ -1,7 +1,7 @@
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { ReadStore } from '../read-store/read-store.port';
-import { BatchOptions, batches, SKIPS_BEFORE_CHECKPOINT } from './batches';
+import { BatchOptions, batches, DeferredCheckpoint } from './batches';
 import { CommandContext } from './command-pipeline';
 import { DomainError } from './domain-errors';
 import { Saga, SagaCommand } from './projection';
@@ -80,21 +80,20 @@ export class SagaRunner {
 
   private async run(): Promise<void> {
     this.sub = this.events.subscribeToAll({ after: this.checkpoint, payloadTypes: Object.keys(this.saga.handlers) });
-    let skipped = 0;
+    const deferred = new DeferredCheckpoint();
     for await (const batch of batches(this.sub, this.options)) {
       for (const event of batch) {
         if (this.stopped) return;
         await this.handle(event);
       }
       const last = batch[batch.length - 1].position;
-      // A batch with nothing for this saga moves the checkpoint in memory only, for a while: a
-      // restart re-reads at most that many events it ignores, and the store is not written per event.
-      if (!batch.some((e) => this.saga.handlers[e.type]) && (skipped += batch.length) < SKIPS_BEFORE_CHECKPOINT) {
+      // A batch with nothing for this saga moves the checkpoint in memory only, for a while.
+      if (deferred.defer(batch.some((e) => this.saga.handlers[e.type]), batch.length)) {
         this.checkpoint = last;
         continue;
       }
       await this.saveCheckpoint(last);
-      skipped = 0;
+      deferred.written();
     }
   }
 

@@ -23,6 +23,10 @@ export async function measure(fn: () => Promise<number>, opts: { warmup: number;
   for (let i = 0; i < opts.warmup; i++) await fn();
   const samples: number[] = [];
   for (let i = 0; i < opts.rounds; i++) samples.push(await fn());
+  return statsOf(samples);
+}
+
+export function statsOf(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;

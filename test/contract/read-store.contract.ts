@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConcurrentCommitError, ReadStore } from '../../src/read-store/read-store.port';
+import { pagesOf } from '../../src/read-store/scan';
 
 /** The read store port's contract, in MongoDB's semantics. Collections are unique per test. */
 export function readStoreContract(adapter: string, open: () => Promise<ReadStore>): void {
@@ -56,6 +57,25 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect((await store.findOne(c, { phase: 'READY', n: { $gt: 2990 } }))?._id).toBe('d02996');
       expect(await store.count(c, {})).toBe(3000);
       expect(await store.count(c, { phase: 'READY' })).toBe(ready.length);
+    });
+
+    it('pagesOf walks every matching document once, in _id order, across page boundaries', async () => {
+      const docs = Array.from({ length: 2500 }, (_, i) => ({ _id: `s${String(i).padStart(5, '0')}`, odd: i % 2 === 1 }));
+      await store.commit(docs.map((doc) => ({ op: 'insertOne' as const, collection: c, doc })));
+      const walk = async (filter: Record<string, unknown>, size: number) => {
+        const pages: string[][] = [];
+        for await (const page of pagesOf(store, c, filter, size)) pages.push(page.map((d) => d._id));
+        return pages;
+      };
+      const all = await walk({}, 1000);
+      expect(all.map((p) => p.length)).toEqual([1000, 1000, 500]);
+      expect(all.flat()).toEqual(docs.map((d) => d._id));
+      const odd = await walk({ odd: true }, 500);
+      expect(odd.map((p) => p.length)).toEqual([500, 500, 250]);
+      expect(odd.flat()).toEqual(docs.filter((d) => d.odd).map((d) => d._id));
+      // A filter with its own _id condition keeps it.
+      expect((await walk({ _id: { $lt: 's00010' } }, 4)).flat()).toEqual(docs.slice(0, 10).map((d) => d._id));
+      expect(await walk({ _id: 'none' }, 10)).toEqual([]);
     });
 
     it('an equality on a path matches through arrays on the way, as MongoDB does', async () => {

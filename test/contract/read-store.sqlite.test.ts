@@ -15,6 +15,8 @@ describe('sqlite read store indexes', () => {
     expect(store.explain('machines', { _id: 'm1' })).toMatch(/SEARCH .* USING PRIMARY KEY/);
     expect(store.explain('machines', { phase: 'READY' })).toMatch(/SEARCH .* USING INDEX ix_machines_phase/);
     expect(store.explain('machines', { cores: 8 })).toMatch(/SCAN/);
+    // The parts of an $and are used too: the next page of a scan is a key range, not a scan.
+    expect(store.explain('machines', { $and: [{ cores: 8 }, { _id: { $gt: 'm1' } }] })).toMatch(/SEARCH .* USING PRIMARY KEY/);
     await store.close();
   });
 

@@ -104,6 +104,8 @@ describe('GraphQL API over HTTP and WebSocket', () => {
   it('rebuilds a projection blue/green with progress on projectionRebuild, and the data survives', async () => {
     const client = wsClient(port);
     const sub = collect(client, `subscription { projectionRebuild(name: "machines") { progress processed total state } }`);
+    // A watcher of one machine hears from the rebuilt model when it is swapped in.
+    const watcher = collect(client, `subscription { machineChanged(id: "hv1") { id labels } }`);
     await new Promise((r) => setTimeout(r, 200));
     const started = await gql(port, `mutation { rebuildProjection(name: "machines") { name state rebuild { total } } }`);
     expect(started.errors).toBeUndefined();
@@ -113,6 +115,8 @@ describe('GraphQL API over HTTP and WebSocket', () => {
     const machines = await gql(port, `{ machines(first: 100) { totalCount } machine(id: "hv1") { labels } }`);
     expect(machines.data!.machines.totalCount).toBe(5);
     expect(machines.data!.machine).toEqual({ labels: { rack: 'r7' } });
+    expect(await watcher.next(1)).toEqual([{ machineChanged: { id: 'hv1', labels: { rack: 'r7' } } }]);
+    watcher.unsubscribe();
     const unknown = await gql(port, `mutation { rebuildProjection(name: "nope") { name } }`);
     expect(unknown.errors![0].extensions!.code).toBe('NOT_FOUND');
     sub.unsubscribe();

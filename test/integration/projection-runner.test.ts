@@ -10,7 +10,7 @@ import { machineDecider, machineStream } from '../../src/machines/machine.decide
 import { CommandPipeline } from '../../src/messaging/command-pipeline';
 import { Projection, Saga } from '../../src/messaging/projection';
 import { Committed, PROJECTIONS_COLLECTION, ProjectionRunner } from '../../src/messaging/projection-runner';
-import { SagaRunner } from '../../src/messaging/saga-runner';
+import { SAGAS_COLLECTION, SagaRunner } from '../../src/messaging/saga-runner';
 import { physicalName } from '../../src/messaging/projection';
 import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
 import { countingProjection } from '../support/counting-projection';
@@ -289,6 +289,41 @@ describe('projection runner', () => {
 describe('saga runner', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
+
+  it('a saga passes over events it ignores without writing its checkpoint for each; a clean stop writes it, and a restart resumes there', async () => {
+    const events = new SqliteEventStore(join(dir.path, `saga-skip-${randomUUID()}.db`));
+    const read = new SqliteReadStore(join(dir.path, `saga-skip-read-${randomUUID()}.db`));
+    let commits = 0;
+    const counting = Object.assign(Object.create(read), { commit: (...args: Parameters<SqliteReadStore['commit']>) => (commits++, read.commit(...args)) }) as SqliteReadStore;
+    const sent: string[] = [];
+    const saga: Saga = { name: 'skipper', handlers: { Wanted: (e: RecordedEvent) => (sent.push(e.id), []) } };
+    const make = () => new SagaRunner(saga, events, counting, async () => undefined, { batchSize: 10, maxWaitMs: 0 }, quiet);
+    const stored = async () => (await read.findOne(SAGAS_COLLECTION, { _id: 'skipper' }))?.checkpoint;
+    const until = async (r: SagaRunner, position: number) => {
+      for (let i = 0; i < 500 && r.checkpoint < position; i++) await new Promise((res) => setTimeout(res, 5));
+      expect(r.checkpoint).toBe(position);
+    };
+    const runner = make();
+    await runner.start();
+    const wanted = await events.append('w-1', [{ ...counted(1)[0], type: 'Wanted' }], 'no_stream');
+    await until(runner, wanted.position);
+    expect(await stored()).toBe(wanted.position);
+    commits = 0;
+    let head = 0;
+    for (let i = 0; i < 50; i++) head = (await events.append(`ignored-${i}`, counted(1), 'no_stream')).position;
+    await until(runner, head);
+    expect(commits).toBe(0);
+    expect(await stored()).toBe(wanted.position);
+    await runner.stop();
+    expect(await stored()).toBe(head);
+    const again = make();
+    await again.start();
+    expect(again.checkpoint).toBe(head);
+    await again.stop();
+    expect(sent).toEqual([(await events.readStream('w-1'))[0].id]);
+    await read.close();
+    await events.close();
+  });
 
   it('an event delivered twice sends its command once, with ids derived from the event', async () => {
     const events = new SqliteEventStore(join(dir.path, 'events.db'));

@@ -414,7 +414,9 @@ export class SqliteEventStore implements EventStore {
     if (after < t.from) return null;
     // Past the window's end while the window is still catching up: this reader is ahead, on its own.
     if (after > t.to && !t.complete) return null;
-    if (t.counter !== this.changeCounter || (after >= t.to && !t.complete) || after > t.to) this.refreshTail();
+    // Read more when the log moved, when this reader is past the window, or at its end while it is
+    // still catching up. A reader at the end of a complete window has nothing new: no read.
+    if (t.counter !== this.changeCounter || after > t.to || (after === t.to && !t.complete)) this.refreshTail();
     if (after > t.to) return null;
     let lo = 0;
     let hi = t.rows.length;

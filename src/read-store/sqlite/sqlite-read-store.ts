@@ -164,6 +164,14 @@ export class SqliteReadStore implements ReadStore {
     const params: Bindable[] = [];
     const indexed = this.indexed.get(collection);
     for (const [key, condition] of Object.entries(filter)) {
+      if (key === '$and' && Array.isArray(condition)) {
+        // Every part must hold, so each part's pre-filter applies.
+        for (const part of condition as Filter[]) {
+          const sub = this.prefilter(collection, part);
+          if (sub.params.length) (terms.push(`(${sub.where})`), params.push(...sub.params));
+        }
+        continue;
+      }
       if (key.startsWith('$') || !FIELD.test(key)) continue;
       if (key === '_id') {
         const range = idRange(condition);

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gql } from '../../support/api-client';
 import { freePort, MAIN, startServer, TEST_ADMIN_KEY, waitFor } from '../../support/server-process';
-import { measure, Row, spreadOf } from '../harness';
+import { Row, spreadOf, statsOf } from '../harness';
 import { runChild } from '../load/child';
 import type { HttpLoadArgs, HttpLoadResult } from '../load/http-load';
 import type { WsLoadArgs, WsLoadResult } from '../load/ws-load';
@@ -74,42 +74,31 @@ export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
     bare.result.catch(() => undefined); // it runs until it is killed
     await waitFor(async () => (await fetch(`http://localhost:${barePort}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{__typename}"}' }).catch(() => null))?.ok === true, 30_000, 'the bare Apollo server');
 
-    // Both answer the same document with the same bytes, or the comparison means nothing.
     const body = JSON.stringify({ query: MACHINES_PAGE });
-    const fetchBody = async (p: number, headers: Record<string, string>) =>
-      (await fetch(`http://localhost:${p}/graphql`.replace('/graphql', p === barePort ? '/' : '/graphql'), { method: 'POST', headers, body })).text();
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_KEY}` };
-    const ours = await fetchBody(port, headers);
-    const theirs = await fetchBody(barePort, { 'content-type': 'application/json' });
-    if (JSON.stringify(JSON.parse(ours)) !== JSON.stringify(JSON.parse(theirs))) throw new Error('the bare server answers differently from Drydock');
+    const targets = {
+      drydock: { url: `http://localhost:${port}/graphql`, headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_KEY}` } },
+      bare: { url: `http://localhost:${barePort}/`, headers: { 'content-type': 'application/json' } },
+    };
+    // Both answer the same document with the same JSON, or the comparison means nothing.
+    const answerOf = async (t: { url: string; headers: Record<string, string> }) => JSON.stringify(await (await fetch(t.url, { method: 'POST', headers: t.headers, body })).json());
+    if ((await answerOf(targets.drydock)) !== (await answerOf(targets.bare))) throw new Error('the bare server answers differently from Drydock');
 
-    const load = async (url: string, h: Record<string, string>) => {
-      const r = await runChild<HttpLoadResult>('http-load', { url, body, headers: h, connections: 64, seconds } satisfies HttpLoadArgs).result;
-      if (r.non2xx || r.errors || r.timeouts) throw new Error(`load against ${url}: ${JSON.stringify(r)}`);
+    const load = async (t: { url: string; headers: Record<string, string> }) => {
+      const r = await runChild<HttpLoadResult>('http-load', { url: t.url, body, headers: t.headers, connections: 64, seconds } satisfies HttpLoadArgs).result;
+      if (r.non2xx || r.errors || r.timeouts) throw new Error(`load against ${t.url}: ${JSON.stringify(r)}`);
       return r;
     };
-    const latencies: Record<'drydock' | 'bare', HttpLoadResult[]> = { drydock: [], bare: [] };
-    const drydockRates: number[] = [];
-    const bareRates: number[] = [];
-    // One measure() drives both, so their rounds interleave.
-    await measure(async () => {
-      const d = await load(`http://localhost:${port}/graphql`, headers);
-      const b = await load(`http://localhost:${barePort}/`, { 'content-type': 'application/json' });
-      latencies.drydock.push(d);
-      latencies.bare.push(b);
-      drydockRates.push(d.requestsPerSecond);
-      bareRates.push(b.requestsPerSecond);
-      return d.requestsPerSecond;
-    }, rounds);
-    const tail = (xs: number[]) => xs.slice(-rounds.rounds);
-    const stats = (xs: number[]) => {
-      const s = [...tail(xs)].sort((a, b) => a - b);
-      return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], samples: s };
-    };
-    const ourStats = stats(drydockRates);
-    const bareStats = stats(bareRates);
+    const runs: Record<keyof typeof targets, HttpLoadResult[]> = { drydock: [], bare: [] };
+    for (let i = 0; i < rounds.warmup + rounds.rounds; i++) {
+      for (const side of ['drydock', 'bare'] as const) {
+        const r = await load(targets[side]);
+        if (i >= rounds.warmup) runs[side].push(r);
+      }
+    }
+    const ourStats = statsOf(runs.drydock.map((r) => r.requestsPerSecond));
+    const bareStats = statsOf(runs.bare.map((r) => r.requestsPerSecond));
     const ratio = ourStats.median / bareStats.median;
-    const p99 = (xs: HttpLoadResult[]) => Math.max(...tail(xs.map((x) => x.p99)));
+    const p99 = (xs: HttpLoadResult[]) => Math.max(...xs.map((x) => x.p99));
     return [
       {
         scenario: `GraphQL query throughput, machines page of 50 (of ${fleet.toLocaleString('en-US')}), 64 connections`,
@@ -121,7 +110,7 @@ export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
         target: 'ratio >= 0.6',
         pass: ratio >= 0.6,
         spread: spreadOf(ourStats),
-        detail: { bare: bareStats, drydockP99Ms: p99(latencies.drydock), bareP99Ms: p99(latencies.bare) },
+        detail: { bare: bareStats, drydockP99Ms: p99(runs.drydock), bareP99Ms: p99(runs.bare) },
       },
     ];
   } finally {

@@ -7,8 +7,6 @@ import { NewEvent } from '../../../src/event-store/event-store.port';
 import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
 import { ProjectionRunner } from '../../../src/messaging/projection-runner';
 import { SqliteReadStore } from '../../../src/read-store/sqlite/sqlite-read-store';
-import { collect, gql, wsClient } from '../../support/api-client';
-import { freePort, startServer, waitFor } from '../../support/server-process';
 import { measure, Row, spreadOf } from '../harness';
 import type { BenchContext } from './write-path';
 
@@ -109,76 +107,4 @@ export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
       detail: { rawBulkWritesPerSecond: rawWrite.median, ratioToRawBulkWrite: rebuild.median / rawWrite.median },
     },
   ];
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Latency from a mutation's send to each of 100 subscribers' message, against the server in its own process. */
-export async function subscriptionLatency(ctx: BenchContext): Promise<Row[]> {
-  const subscribers = 100;
-  const mutations = ctx.quick ? 200 : 500;
-  const ratePerSecond = 50;
-  const port = await freePort();
-  const server = startServer({ DATA_DIR: join(ctx.dir, `latency-${randomUUID()}`), LOG_LEVEL: 'warn' }, port);
-  try {
-    await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'the server');
-    await gql(port, `mutation { registerMachines(input: { ids: ["lat-1"], phase: READY }) { id } }`);
-    const sent = new Map<string, number>();
-    const latencies: number[] = [];
-    const clients = Array.from({ length: subscribers }, () => wsClient(port));
-    const subs = clients.map((c) => collect<{ machineChanged: { labels: { seq: string } } }>(c, `subscription { machineChanged(id: "lat-1") { labels } }`));
-    for (const s of subs) {
-      const orig = s.messages.push.bind(s.messages);
-      s.messages.push = (...items) => {
-        const now = performance.now();
-        for (const m of items) latencies.push(now - (sent.get(m.machineChanged.labels.seq) ?? now));
-        return orig(...items);
-      };
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    for (let i = 0; i < mutations; i++) {
-      const seq = String(i);
-      const at = performance.now();
-      sent.set(seq, at);
-      void gql(port, `mutation($l: JSON!) { setMachineLabels(input: { machineId: "lat-1", labels: $l }) { id } }`, { l: { seq } });
-      const wait = at + 1000 / ratePerSecond - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-    // Wait for every message, at most 30 s; what has not arrived by then counts as lost.
-    await Promise.allSettled(subs.map((s) => s.next(mutations, 30_000)));
-    const received = subs.reduce((n, s) => n + s.messages.length, 0);
-    for (const s of subs) s.unsubscribe();
-    await Promise.all(clients.map((c) => c.dispose()));
-    const sorted = [...latencies].sort((a, b) => a - b);
-    const expected = subscribers * mutations;
-    return [
-      {
-        scenario: `mutation -> subscription message, ${subscribers} subscribers, ${ratePerSecond} mutations/s, p50`,
-        figure: percentile(sorted, 50),
-        unit: 'ms',
-        baseline: null,
-        baselineName: null,
-        ratio: null,
-        target: '—',
-        pass: null,
-        spread: `p90 ${percentile(sorted, 90).toFixed(1)} ms`,
-      },
-      {
-        scenario: `mutation -> subscription message, ${subscribers} subscribers, ${ratePerSecond} mutations/s, p99`,
-        figure: percentile(sorted, 99),
-        unit: 'ms',
-        baseline: null,
-        baselineName: null,
-        ratio: null,
-        target: `no message lost (${received}/${expected})`,
-        pass: received === expected,
-        spread: `max ${sorted[sorted.length - 1].toFixed(1)} ms`,
-      },
-    ];
-  } finally {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
 }
