@@ -68,6 +68,12 @@ class ProjectionsConfig {
   @Min(0, { message: 'must be between 0 and 60000' })
   @Max(60_000, { message: 'must be between 0 and 60000' })
   max_wait_ms = 0;
+
+  /** How long a projection's or saga's lease lasts unrenewed: the longest a crashed holder's work waits for another instance (a crash on the same host is seen at once). */
+  @IsInt({ message: 'must be an integer' })
+  @Min(300, { message: 'must be between 300 and 600000' })
+  @Max(600_000, { message: 'must be between 300 and 600000' })
+  lease_ttl_ms = 10_000;
 }
 
 class StaticKeyConfig {
@@ -255,6 +261,7 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['LOG_LEVEL', 'log.level', 'string'],
   ['PROJECTION_BATCH_SIZE', 'projections.batch_size', 'int'],
   ['PROJECTION_MAX_WAIT_MS', 'projections.max_wait_ms', 'int'],
+  ['RUNNER_LEASE_TTL_MS', 'projections.lease_ttl_ms', 'int'],
   ['READ_YOUR_WRITES_TIMEOUT_MS', 'graphql.read_your_writes_timeout_ms', 'int'],
   ['GRAPHQL_IDE', 'graphql.ide', 'bool'],
   ['DRYDOCK_ADMIN_KEY', 'auth.admin_key', 'string'],

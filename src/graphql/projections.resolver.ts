@@ -22,7 +22,7 @@ export class RebuildProgress {
   @Field(() => Int) total!: number;
   @Field(() => Float, { nullable: true, description: 'seconds until done, at the current rate' }) eta!: number | null;
   @Field(() => Float) eventsPerSecond!: number;
-  @Field({ description: 'running, rebuilding, stopped or failed' }) state!: string;
+  @Field({ description: 'running, standby (another instance runs it; this one follows its commits), rebuilding, stopped or failed' }) state!: string;
 }
 
 @ObjectType()
@@ -32,7 +32,7 @@ export class ProjectionStatus {
   @Field(() => PositionScalar) checkpoint!: number;
   @Field(() => Int, { description: 'positions behind the head of the log' }) lag!: number;
   @Field(() => Float, { description: 'seconds behind the head of the log' }) lagSeconds!: number;
-  @Field({ description: 'running, rebuilding, stopped or failed' }) state!: string;
+  @Field({ description: 'running, standby (another instance runs it; this one follows its commits), rebuilding, stopped or failed' }) state!: string;
   @Field(() => ProjectionFailure, { nullable: true }) failure!: ProjectionFailure | null;
   @Field(() => RebuildProgress, { nullable: true }) rebuild!: RebuildProgress | null;
 }

@@ -4,8 +4,10 @@ import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { Metrics } from '../metrics/metrics';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { CommandPipeline } from './command-pipeline';
 import { DecideCommandHandler } from './decide.command';
+import { Leases, thisProcess } from './leases';
 import { Projection, Saga } from './projection';
 import { PROJECTIONS, ProjectionsService } from './projections.service';
 import { RunnerRegistry } from './runner-registry';
@@ -32,6 +34,11 @@ export class MessagingModule {
           },
         },
         DecideCommandHandler,
+        {
+          provide: Leases,
+          inject: [READ_STORE, AppConfig],
+          useFactory: (store: ReadStore, config: AppConfig) => new Leases(store, thisProcess(), config.projections.lease_ttl_ms),
+        },
         RunnerRegistry,
         { provide: PROJECTIONS, useValue: projections },
         { provide: SAGAS, useValue: sagas },

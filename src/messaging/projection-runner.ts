@@ -1,13 +1,18 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Subject } from 'rxjs';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { Change, ConcurrentCommitError, Doc, ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches, DeferredCheckpoint } from './batches';
+import { Leases, RunnerLease } from './leases';
 import { physicalName, Projection } from './projection';
 import { DriftReport, ShadowBuild } from './projection-drift';
 import { RunnerState } from './runner-registry';
 
 /** Live batches up to this size are committed one event at a time. */
 const LIVE_SPLIT = 16;
+
+/** How long a standby waits, at most, before it looks again for the holder's commit. */
+const FOLLOW_POLL_MAX_MS = 50;
 
 /** Projection bookkeeping lives in the read store itself, so it commits with the batch. */
 export const PROJECTIONS_COLLECTION = 'projections_state';
@@ -80,6 +85,8 @@ export class ProjectionRunner {
   private persisted = 0;
   private readonly deferred = new DeferredCheckpoint();
   generation = 1;
+  /** The version the live generation was built with; a leader applies nothing live until it matches the code's. */
+  private liveVersion = 0;
   failure: ProjectionFailure | null = null;
   lastEventAt: string | null = null;
   /** The last position this instance has announced on committed$ (its own commits and other instances'). */
@@ -93,6 +100,7 @@ export class ProjectionRunner {
   private liveLoop: Promise<void> | null = null;
   private liveRunning = false;
   private shadowLoop: Promise<void> | null = null;
+  private shadowRunning = false;
   private readonly lock = new Lock();
   private waiters: Array<{ position: number; resolve: () => void }> = [];
   readonly rebuildProgress$ = new Subject<RebuildProgress & { state: RunnerState }>();
@@ -104,7 +112,19 @@ export class ProjectionRunner {
     private readonly options: BatchOptions,
     private readonly logger: RunnerLogger,
     private readonly committed$: Subject<Committed>,
+    /** Without a lease the runner always leads (a single instance, and tests of the runner alone). */
+    private readonly lease?: RunnerLease,
   ) {}
+
+  /** Whether this instance applies the projection now; otherwise it stands by and follows the holder's commits. */
+  private leads(): boolean {
+    return !this.lease || this.lease.held;
+  }
+
+  /** The lease's fence, committed with every write this runner makes as the leader. */
+  private fence(): Change[] {
+    return this.lease ? [this.lease.fence()] : [];
+  }
 
   get name(): string {
     return this.projection.name;
@@ -117,7 +137,7 @@ export class ProjectionRunner {
 
   async start(): Promise<void> {
     this.stopped = false;
-    let doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
+    let doc = await this.readState();
     if (!doc) {
       // An upsert, so two instances starting together create one state document.
       await this.ensureIndexes(1);
@@ -125,15 +145,37 @@ export class ProjectionRunner {
       await this.store.commit([
         { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $setOnInsert: initial }, upsert: true },
       ]);
-      doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc;
+      doc = (await this.readState())!;
     }
     this.generation = doc.generation;
+    this.liveVersion = doc.version;
     this.checkpoint = doc.checkpoint;
     this.persisted = doc.checkpoint;
     this.announcedUpTo = doc.checkpoint;
     this.rebuildInfo = doc.rebuild;
-    if (doc.failure) this.logger.warn({ projection: this.name, failure: doc.failure }, 'retrying a projection that failed before the restart');
+    if (this.lease) {
+      this.state = 'standby';
+      this.failure = doc.failure;
+      await this.lease.start({ acquired: () => this.takeOver(), lost: async () => this.stepDown(), tick: () => this.reconcile() });
+    } else {
+      await this.takeOver(doc);
+    }
+    // A leader whose live model has an older version applies nothing live until the rebuild swaps in.
+    this.runLive();
+  }
 
+  /**
+   * This instance leads now (at start, or on taking the lease over): resume from the committed
+   * state, rebuilding first if the code's version is not the live one.
+   */
+  private async takeOver(known?: StateDoc): Promise<void> {
+    if (this.stopped) return;
+    const doc = known ?? (await this.readState())!;
+    this.adopt(doc, []);
+    this.liveVersion = doc.version;
+    this.failure = null;
+    this.state = 'running';
+    if (doc.failure) this.logger.warn({ projection: this.name, failure: doc.failure }, 'retrying a projection that failed before');
     if (doc.version !== this.projection.version && !doc.rebuild) {
       this.logger.info({ projection: this.name, from: doc.version, to: this.projection.version }, 'projection version changed: rebuilding');
       await this.beginRebuild();
@@ -141,16 +183,48 @@ export class ProjectionRunner {
       this.logger.info({ projection: this.name, rebuild: doc.rebuild }, 'resuming an interrupted rebuild');
       this.runShadow();
     }
-    // A version change is rebuilt before the live loop applies new handlers to old documents.
-    if (doc.version === this.projection.version) this.runLive();
-    if (this.state === 'starting') this.state = 'running';
+  }
+
+  /** The lease went to another instance: apply nothing more, follow its commits. */
+  private stepDown(): void {
+    if (this.stopped) return;
+    this.lease?.dropped();
+    if (this.state !== 'failed') this.logger.warn({ projection: this.name }, 'lease lost: standing by');
+    this.state = 'standby';
+    void this.shadowSub?.close();
+    this.runLive();
+  }
+
+  /**
+   * At every lease round: a leader picks up a rebuild or a retry requested on another instance;
+   * a standby mirrors the shared state (generation, rebuild, failure).
+   */
+  private async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    const doc = await this.readState();
+    if (!doc) return;
+    if (!this.leads()) {
+      this.adopt(doc, []);
+      return;
+    }
+    if (this.state === 'failed' && !doc.failure) await this.retry();
+    else if (doc.rebuild && !this.shadowRunning && this.state !== 'failed') {
+      this.rebuildInfo = doc.rebuild;
+      this.runShadow();
+    }
+  }
+
+  private async readState(): Promise<StateDoc | null> {
+    return (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.lease?.halt();
     await Promise.all([this.liveSub?.close(), this.shadowSub?.close()]);
     await Promise.allSettled([this.liveLoop, this.shadowLoop]);
     await this.persistSkipped();
+    await this.lease?.release();
     if (this.state !== 'failed') this.state = 'stopped';
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
@@ -158,9 +232,10 @@ export class ProjectionRunner {
 
   /** On a clean stop, the checkpoint moved past skipped events is written, so a restart need not re-read them. */
   private async persistSkipped(): Promise<void> {
-    if (this.checkpoint <= this.persisted || this.state === 'failed') return;
+    if (this.checkpoint <= this.persisted || this.state === 'failed' || !this.leads()) return;
     try {
       await this.store.commit([
+        ...this.fence(),
         { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation: this.generation, checkpoint: this.persisted }, update: { $set: { checkpoint: this.checkpoint } }, mustMatch: true },
       ]);
       this.persisted = this.checkpoint;
@@ -176,8 +251,13 @@ export class ProjectionRunner {
     return new Promise((resolve) => this.waiters.push({ position, resolve }));
   }
 
-  /** After a fix: clear the failure and try the failed event again. */
+  /** After a fix: clear the failure and try the failed event again (on a standby: ask the leader to, at its next lease round). */
   async retry(): Promise<void> {
+    if (!this.leads()) {
+      await this.store.commit([{ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { failure: null } } }]);
+      this.failure = null;
+      return;
+    }
     if (this.state !== 'failed') return;
     // The failed loops may still be closing their subscriptions: a new one starts after they end.
     await Promise.allSettled([this.liveLoop, this.shadowLoop]);
@@ -197,6 +277,7 @@ export class ProjectionRunner {
     const shadow = new ShadowBuild(this.projection, this.events, this.store);
     try {
       await shadow.prepare();
+      if (!this.leads()) return await this.verifyFollowing(shadow, limit);
       await shadow.applyUpTo(this.checkpoint);
       return await this.lock.run(async () => {
         await shadow.applyUpTo(this.checkpoint);
@@ -207,24 +288,45 @@ export class ProjectionRunner {
     }
   }
 
-  /** Starts a blue/green rebuild into the next generation; the live read model keeps serving. */
+  /** On a standby the holder moves the model: compare at the committed checkpoint, again if it moved meanwhile. */
+  private async verifyFollowing(shadow: ShadowBuild, limit: number): Promise<DriftReport> {
+    for (;;) {
+      const before = (await this.readState())!;
+      await shadow.applyUpTo(before.checkpoint);
+      const report = await shadow.compare((logical) => physicalName(logical, before.generation), before.checkpoint, limit);
+      const after = (await this.readState())!;
+      if (after.checkpoint === before.checkpoint && after.generation === before.generation) return report;
+      if (after.generation !== before.generation) return this.verify(limit);
+    }
+  }
+
+  /**
+   * Starts a blue/green rebuild into the next generation; the live read model keeps serving.
+   * Recorded with a compare-and-set, so one rebuild runs at a time whoever asks; a standby's
+   * request is taken up by the leader at its next lease round.
+   */
   async beginRebuild(): Promise<RebuildProgress> {
     if (this.rebuildInfo) return this.progress()!;
-    const next = this.generation + 1;
-    for (const logical of Object.keys(this.projection.collections)) await this.store.dropCollection(physicalName(logical, next));
-    await this.ensureIndexes(next);
-    this.rebuildInfo = {
-      generation: next,
+    const info = {
+      generation: this.generation + 1,
       version: this.projection.version,
       checkpoint: 0,
       processed: 0,
       total: await this.events.headPosition(),
       startedAt: new Date().toISOString(),
     };
-    await this.store.commit([
-      { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { rebuild: this.rebuildInfo } } },
-    ]);
-    this.runShadow();
+    try {
+      await this.store.commit([
+        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation: this.generation, rebuild: null }, update: { $set: { rebuild: info } }, mustMatch: true },
+      ]);
+    } catch (err) {
+      if (!(err instanceof ConcurrentCommitError)) throw err;
+      // Another instance started one, or swapped one in: report from the shared state.
+      this.adopt((await this.readState())!, []);
+      return this.beginRebuild();
+    }
+    this.rebuildInfo = info;
+    if (this.leads()) this.runShadow();
     return this.progress()!;
   }
 
@@ -257,10 +359,14 @@ export class ProjectionRunner {
   }
 
   private runShadow(): void {
+    if (this.shadowRunning) return;
+    this.shadowRunning = true;
     this.state = 'rebuilding';
     this.rebuildStarted = Date.now();
     this.rebuildProcessedAtStart = this.rebuildInfo?.processed ?? 0;
-    this.shadowLoop = this.shadow().catch((err) => this.crash(err));
+    this.shadowLoop = this.shadow()
+      .catch((err) => this.crash(err))
+      .finally(() => (this.shadowRunning = false));
   }
 
   private crash(err: unknown): void {
@@ -276,43 +382,88 @@ export class ProjectionRunner {
       this.liveSub = this.events.subscribeToAll({ after: from, payloadTypes: Object.keys(this.projection.handlers) });
       let restart = false;
       for await (const batch of batches(this.liveSub, this.options)) {
-        const outcome = await this.lock.run(async () => {
-          // A swap moved the live model to another generation and checkpoint: resubscribe there.
-          if (this.generation !== generation) return 'restart' as const;
-          this.announceCommittedElsewhere(batch);
-          const fresh = batch.filter((e) => e.position > this.checkpoint);
-          if (fresh.length === 0) return 'ok' as const;
-          // Live and near real time, commit event by event: each change is its own commit and its
-          // own notification, so a subscriber never misses an intermediate state. Catch-up batches stay whole.
-          const parts = fresh.length <= LIVE_SPLIT ? this.splitAtHandled(fresh) : [fresh];
-          for (const part of parts) {
-            const r = await this.applyBatch(part, generation, 'live');
-            if (r === 'failed') return 'failed' as const;
-            if (this.generation !== generation) return 'restart' as const;
-            // Another instance may have committed past this part: tell our clients about the rest of the batch too.
-            this.announceCommittedElsewhere(fresh);
-          }
-          return 'ok' as const;
-        });
+        const outcome = await this.liveBatch(batch, generation);
         if (outcome === 'restart') {
           restart = true;
           break;
         }
-        if (outcome === 'failed' || this.stopped) break;
+        if (outcome === 'failed' || outcome === 'parked' || this.stopped) break;
       }
       await this.liveSub.close();
       if (!restart) return;
     }
   }
 
+  /** One live batch: applied by the leader, followed by a standby; a lost lease turns the rest of it over to following. */
+  private async liveBatch(batch: RecordedEvent[], generation: number): Promise<'ok' | 'failed' | 'restart' | 'parked'> {
+    for (;;) {
+      if (!this.leads()) {
+        const followed = await this.follow(batch, generation);
+        if (followed !== 'lead') return followed;
+      }
+      // The rebuild to the code's version swaps in and starts the live loop again.
+      if (this.liveVersion !== this.projection.version) return 'parked';
+      const outcome = await this.lock.run(async () => {
+        // A swap moved the live model to another generation and checkpoint: resubscribe there.
+        if (this.generation !== generation) return 'restart' as const;
+        this.announceCommittedElsewhere(batch);
+        const fresh = batch.filter((e) => e.position > this.checkpoint);
+        if (fresh.length === 0) return 'ok' as const;
+        // Live and near real time, commit event by event: each change is its own commit and its
+        // own notification, so a subscriber never misses an intermediate state. Catch-up batches stay whole.
+        const parts = fresh.length <= LIVE_SPLIT ? this.splitAtHandled(fresh) : [fresh];
+        for (const part of parts) {
+          const r = await this.applyBatch(part, generation, 'live');
+          if (r === 'failed' || r === 'lost') return r;
+          if (this.generation !== generation) return 'restart' as const;
+          // Another instance may have committed past this part: tell our clients about the rest of the batch too.
+          this.announceCommittedElsewhere(fresh);
+        }
+        return 'ok' as const;
+      });
+      if (outcome !== 'lost') return outcome;
+    }
+  }
+
+  /**
+   * A standby's batch: wait until the holder has committed the last event here this projection
+   * handles (polling the shared checkpoint, a little longer each time), then move past the batch
+   * and tell this instance's clients what was committed. Takes the batch over if the lease comes here.
+   */
+  private async follow(batch: RecordedEvent[], generation: number): Promise<'ok' | 'restart' | 'lead'> {
+    let target = 0;
+    for (const e of batch) if (e.type in this.projection.handlers) target = e.position;
+    for (let wait = 1; this.checkpoint < target; wait = Math.min(wait * 2, FOLLOW_POLL_MAX_MS)) {
+      if (this.stopped) return 'ok';
+      if (this.leads()) return 'lead';
+      const doc = (await this.readState())!;
+      this.adopt(doc, batch);
+      if (doc.generation !== generation) return 'restart';
+      if (this.checkpoint < target) await sleep(wait);
+    }
+    const last = batch[batch.length - 1];
+    if (last.position > this.checkpoint) {
+      this.checkpoint = last.position;
+      this.lastEventAt = last.recordedAt;
+    }
+    this.announceCommittedElsewhere(batch);
+    this.resolveWaiters();
+    return 'ok';
+  }
+
   private async shadow(): Promise<void> {
     const info = this.rebuildInfo!;
+    if (info.checkpoint === 0) {
+      // A rebuild that has not committed anything yet starts from empty collections.
+      for (const logical of Object.keys(this.projection.collections)) await this.store.dropCollection(physicalName(logical, info.generation));
+      await this.ensureIndexes(info.generation);
+    }
     this.shadowSub = this.events.subscribeToAll({ after: info.checkpoint, payloadTypes: Object.keys(this.projection.handlers) });
     const it = batches(this.shadowSub, { ...this.options, batchSize: Math.max(this.options.batchSize, 1000) });
     for await (const batch of it) {
-      if (this.stopped) return;
+      if (this.stopped || !this.leads()) break;
       const r = await this.applyBatch(batch, info.generation, 'shadow');
-      if (r === 'failed') return;
+      if (r === 'failed' || r === 'lost') break;
       if (r === 'superseded') {
         // Another instance finished (or replaced) this rebuild.
         this.runLive();
@@ -336,11 +487,12 @@ export class ProjectionRunner {
       if (rest.length === 0) break;
       const r = await this.applyBatch(rest, info.generation, 'shadow');
       if (r === 'failed') return false;
-      if (r === 'superseded') return true;
+      if (r === 'superseded' || r === 'lost') return true;
     }
     const old = this.generation;
     try {
       await this.store.commit([
+        ...this.fence(),
         {
           op: 'updateOne',
           collection: PROJECTIONS_COLLECTION,
@@ -350,11 +502,16 @@ export class ProjectionRunner {
         },
       ]);
     } catch (err) {
+      if (Leases.lost(err)) {
+        this.stepDown();
+        return true;
+      }
       if (!(err instanceof ConcurrentCommitError)) throw err;
       const r = await this.resync([], 'shadow');
       return r === 'superseded';
     }
     this.generation = info.generation;
+    this.liveVersion = info.version;
     this.checkpoint = info.checkpoint;
     this.persisted = info.checkpoint;
     this.deferred.written();
@@ -377,12 +534,17 @@ export class ProjectionRunner {
    * If another instance committed first (the checkpoint moved under us), resync and go on
    * from where it left off: nothing is applied twice.
    */
-  private async applyBatch(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<'ok' | 'failed' | 'superseded'> {
+  private async applyBatch(batch: RecordedEvent[], generation: number, target: 'live' | 'shadow'): Promise<'ok' | 'failed' | 'superseded' | 'lost'> {
     for (let attempt = 0; attempt < 1000; attempt++) {
       try {
         await this.commitEvents(batch, generation, target);
         return 'ok';
       } catch (err) {
+        if (Leases.lost(err)) {
+          // The fence refused the batch: another instance holds the lease now. Nothing of it was applied.
+          this.stepDown();
+          return 'lost';
+        }
         if (err instanceof ConcurrentCommitError) {
           const next = await this.resync(batch, target);
           if (next !== 'retry') return next;
@@ -445,6 +607,10 @@ export class ProjectionRunner {
   private adopt(doc: StateDoc, batch: RecordedEvent[]): void {
     this.generation = doc.generation;
     this.rebuildInfo = doc.rebuild;
+    if (!this.leads()) {
+      this.failure = doc.failure;
+      this.liveVersion = doc.version;
+    }
     if (!doc.rebuild && this.state === 'rebuilding') this.state = 'running';
     if (doc.checkpoint > this.checkpoint) this.checkpoint = doc.checkpoint;
     this.persisted = doc.checkpoint;
@@ -473,7 +639,8 @@ export class ProjectionRunner {
       }
     }
     if (batch.length === 0) return;
-    const changes: Change[] = [];
+    // The fence goes first: a holder that lost its lease is told so, rather than that the checkpoint moved.
+    const changes: Change[] = [...this.fence()];
     let handled = 0;
     for (const e of batch) {
       const handler = this.projection.handlers[e.type];
@@ -534,8 +701,9 @@ export class ProjectionRunner {
     };
     this.state = 'failed';
     this.logger.error({ projection: this.name, failure: this.failure }, 'projection stopped at an event it cannot apply');
-    await this.store
-      .commit([{ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { failure: this.failure } } }])
+    const record: Change = { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $set: { failure: this.failure } } };
+    await Promise.resolve()
+      .then(() => this.store.commit([...this.fence(), record]))
       .catch(() => undefined);
     for (const w of this.waiters) w.resolve();
     this.waiters = [];

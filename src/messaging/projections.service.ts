@@ -6,6 +6,7 @@ import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { Doc, Filter, FindOptions, READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { pagesOf } from '../read-store/scan';
 import { NotFoundError } from './domain-errors';
+import { Leases, RunnerLease } from './leases';
 import { Projection } from './projection';
 import { Committed, ProjectionRunner, RebuildProgress } from './projection-runner';
 import { DriftReport } from './projection-drift';
@@ -43,6 +44,7 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     private readonly config: AppConfig,
     private readonly registry: RunnerRegistry,
     private readonly logger: PinoLogger,
+    leases: Leases,
   ) {
     this.logger.setContext('projections');
     for (const p of projections) {
@@ -53,6 +55,7 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
         { batchSize: config.projections.batch_size, maxWaitMs: config.projections.max_wait_ms },
         { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
         this.committed$,
+        new RunnerLease(leases, `projection:${p.name}`, (err) => logger.warn({ projection: p.name, err }, 'lease round failed')),
       );
       this.runners.set(p.name, runner);
       for (const c of Object.keys(p.collections)) this.byCollection.set(c, runner);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
-export type RunnerState = 'starting' | 'running' | 'rebuilding' | 'stopped' | 'failed';
+/** `standby`: another instance holds the runner's lease; this one follows its commits. */
+export type RunnerState = 'starting' | 'running' | 'standby' | 'rebuilding' | 'stopped' | 'failed';
 
 export interface RunnerStatus {
   name: string;

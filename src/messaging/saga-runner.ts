@@ -3,6 +3,7 @@ import { EventStore, EventSubscription, RecordedEvent } from '../event-store/eve
 import { ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches, DeferredCheckpoint } from './batches';
 import { CommandContext } from './command-pipeline';
+import { Leases, RunnerLease } from './leases';
 import { DomainError } from './domain-errors';
 import { Saga, SagaCommand } from './projection';
 import { RunnerLogger } from './projection-runner';
@@ -27,7 +28,8 @@ export function sagaContext(saga: string, event: RecordedEvent, key: string): Co
 /**
  * Runs one saga from its own checkpoint. A crash between sending a command and saving the
  * checkpoint redelivers the event; the command's requestId (derived from the event) makes
- * the pipeline return the first result instead of acting twice.
+ * the pipeline return the first result instead of acting twice. With a lease, only its holder
+ * runs the saga; the others stand by and take over from the committed checkpoint.
  */
 export class SagaRunner {
   state: RunnerState = 'starting';
@@ -35,6 +37,8 @@ export class SagaRunner {
   private saved = 0;
   error: string | null = null;
   private stopped = false;
+  /** Bumped whenever the loop must end (stop, or the lease lost): a loop of an older session exits. */
+  private session = 0;
   private sub: EventSubscription | null = null;
   private loop: Promise<void> | null = null;
   private readonly infraRetry = retry(
@@ -49,6 +53,7 @@ export class SagaRunner {
     private readonly execute: SagaDispatch,
     private readonly options: BatchOptions,
     private readonly logger: RunnerLogger,
+    private readonly lease?: RunnerLease,
   ) {}
 
   get name(): string {
@@ -56,34 +61,63 @@ export class SagaRunner {
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
+    if (!this.lease) return this.begin();
+    this.state = 'standby';
+    await this.lease.start({ acquired: () => this.begin(), lost: () => this.standBy() });
+  }
+
+  /** Runs the saga from the committed checkpoint (at start, or on taking the lease over). */
+  private async begin(): Promise<void> {
+    if (this.stopped) return;
     const doc = await this.store.findOne(SAGAS_COLLECTION, { _id: this.name });
     this.checkpoint = (doc?.checkpoint as number | undefined) ?? 0;
     this.saved = this.checkpoint;
-    this.stopped = false;
+    this.error = null;
     this.state = 'running';
-    this.loop = this.run().catch((err) => {
-      if (this.stopped) return;
+    const session = ++this.session;
+    this.loop = this.run(session).catch((err) => {
+      if (this.stopped || session !== this.session) return;
       this.state = 'failed';
       this.error = (err as Error).message;
       this.logger.error({ saga: this.name, err }, 'saga runner stopped');
     });
   }
 
+  /** The lease went elsewhere: end the loop; its holder sends the commands from now on. */
+  private async standBy(): Promise<void> {
+    this.session++;
+    await this.sub?.close();
+    await this.loop;
+    if (!this.stopped) this.state = 'standby';
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.lease?.halt();
+    this.session++;
     await this.sub?.close();
     await this.loop;
     // A clean stop writes the checkpoint moved past skipped events.
-    if (this.state !== 'failed' && this.checkpoint > this.saved) await this.saveCheckpoint(this.checkpoint).catch(() => undefined);
+    if (this.state === 'running' && this.checkpoint > this.saved) await this.saveCheckpoint(this.checkpoint).catch(() => undefined);
+    await this.lease?.release();
     if (this.state !== 'failed') this.state = 'stopped';
   }
 
-  private async run(): Promise<void> {
-    this.sub = this.events.subscribeToAll({ after: this.checkpoint, payloadTypes: Object.keys(this.saga.handlers) });
+  private async run(session: number): Promise<void> {
+    const sub = (this.sub = this.events.subscribeToAll({ after: this.checkpoint, payloadTypes: Object.keys(this.saga.handlers) }));
+    try {
+      await this.consume(sub, session);
+    } finally {
+      await sub.close();
+    }
+  }
+
+  private async consume(sub: EventSubscription, session: number): Promise<void> {
     const deferred = new DeferredCheckpoint();
-    for await (const batch of batches(this.sub, this.options)) {
+    for await (const batch of batches(sub, this.options)) {
       for (const event of batch) {
-        if (this.stopped) return;
+        if (session !== this.session) return;
         await this.handle(event);
       }
       const last = batch[batch.length - 1].position;
@@ -92,13 +126,24 @@ export class SagaRunner {
         this.checkpoint = last;
         continue;
       }
-      await this.saveCheckpoint(last);
+      try {
+        await this.saveCheckpoint(last);
+      } catch (err) {
+        if (!Leases.lost(err)) throw err;
+        // Another instance holds the lease now and resumes from the last checkpoint written;
+        // the commands sent for this batch are found done there (their requestIds derive from the events).
+        this.lease?.dropped();
+        this.logger.warn({ saga: this.name }, 'lease lost: standing by');
+        this.state = 'standby';
+        return;
+      }
       deferred.written();
     }
   }
 
   private async saveCheckpoint(position: number): Promise<void> {
     await this.store.commit([
+      ...(this.lease ? [this.lease.fence()] : []),
       { op: 'updateOne', collection: SAGAS_COLLECTION, filter: { _id: this.name }, update: { $set: { checkpoint: position } }, upsert: true },
     ]);
     this.checkpoint = position;

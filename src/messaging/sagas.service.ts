@@ -5,6 +5,7 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { DecideCommand } from './decide.command';
+import { Leases, RunnerLease } from './leases';
 import { Saga } from './projection';
 import { RunnerRegistry } from './runner-registry';
 import { SagaRunner } from './saga-runner';
@@ -24,6 +25,7 @@ export class SagasService implements OnApplicationBootstrap, OnApplicationShutdo
     config: AppConfig,
     registry: RunnerRegistry,
     logger: PinoLogger,
+    leases: Leases,
   ) {
     logger.setContext('sagas');
     for (const saga of sagas) {
@@ -34,6 +36,7 @@ export class SagasService implements OnApplicationBootstrap, OnApplicationShutdo
         (c, context) => bus.execute(new DecideCommand(c.decider, c.stream, c.command, context)),
         { batchSize: config.projections.batch_size, maxWaitMs: config.projections.max_wait_ms },
         { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
+        new RunnerLease(leases, `saga:${saga.name}`, (err) => logger.warn({ saga: saga.name, err }, 'lease round failed')),
       );
       this.runners.push(runner);
       registry.register(`saga:${saga.name}`, () => ({ name: saga.name, kind: 'saga', state: runner.state, error: runner.error ?? undefined }));

@@ -5,9 +5,9 @@ import { tempDir } from '../support/temp';
 
 /**
  * Two app processes on the same embedded files, as two stateless instances behind a load
- * balancer would be. Both run every projection and saga: a projection batch commits only with a
- * compare-and-set of its checkpoint, and a saga command's requestId derives from its event, so
- * whichever instance gets there first acts and the other finds it done.
+ * balancer would be. Each projection and saga runs in one of them at a time, under a lease; the
+ * other stands by, follows the holder's commits for its own clients, and takes over when the
+ * holder dies. Fencing and derived requestIds make a late write by a dead or paused holder harmless.
  */
 describe('two app processes on the same files, one killed mid-run', () => {
   const dir = tempDir();
@@ -22,6 +22,13 @@ describe('two app processes on the same files, one killed mid-run', () => {
       const tenant = (await gql(a.port, 'mutation { createApiKey(input: { role: TENANT, tenantId: "acme", name: "t" }) { key } }')).data!.createApiKey.key as string;
       const ids = Array.from({ length: 30 }, (_, i) => `pair-${i}`);
       await gql(a.port, 'mutation($ids: [ID!]!) { registerMachines(input: { ids: $ids, phase: READY }) { id } }', { ids });
+      // A started first and holds every lease: it runs every projection and saga; B stands by for all.
+      const states = async (port: number) => ((await gql(port, '{ projections { name state } }')).data!.projections as Array<{ name: string; state: string }>).map((p) => p.state);
+      const sagaStates = async (port: number) => ((await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { checks: { subscriptions: Array<{ kind: string; state: string }> } }).checks.subscriptions.filter((r) => r.kind === 'saga').map((r) => r.state);
+      expect(new Set(await states(a.port))).toEqual(new Set(['running']));
+      expect(new Set(await states(b.port))).toEqual(new Set(['standby']));
+      expect(new Set(await sagaStates(a.port))).toEqual(new Set(['running']));
+      expect(new Set(await sagaStates(b.port))).toEqual(new Set(['standby']));
       await waitFor(async () => (await gql(b.port, '{ machine(id: "pair-29") { id } }')).data?.machine != null, 30_000, 'B to see the machines').catch(async (e) => {
         console.error(JSON.stringify((await gql(b.port, '{ projections { name checkpoint lag state failure { error } } }')).data), JSON.stringify((await gql(a.port, '{ projections { name checkpoint lag state } }')).data), a.server.output().slice(-3000), b.server.output().slice(-3000));
         throw e;
@@ -37,6 +44,8 @@ describe('two app processes on the same files, one killed mid-run', () => {
       a.server.child.kill('SIGKILL');
       await a.server.exited;
       aAlive = false;
+      // The survivor sees A's process gone and takes every lease over at its next round.
+      await waitFor(async () => (await states(b.port)).every((s) => s === 'running') && (await sagaStates(b.port)).every((s) => s === 'running'), 20_000, 'B to take every runner over');
       // Work after the death goes to the survivor, which must now run everything alone.
       await Promise.all(ids.slice(20).map((id) => report(b.port, id)));
 

@@ -485,12 +485,14 @@ export class SqliteEventStore implements EventStore {
   /**
    * Another process wrote to the file. inotify reports the WAL frame writes, but the commit
    * becomes visible only when the writer updates the memory-mapped WAL index, which inotify
-   * cannot see: so wake now, and re-check a few times shortly after the last write.
+   * cannot see: so wake now, and re-check a few times after the last write. The last frame is
+   * written before the writer's fsync, which can take a second on a busy disk: the re-checks
+   * reach 3 s, then the idle wake-up takes over.
    */
   private externalChange(): void {
     this.changedElsewhere();
     for (const t of this.trailingWakes) clearTimeout(t);
-    this.trailingWakes = [2, 20, 200].map((ms) => {
+    this.trailingWakes = [2, 20, 200, 1_000, 3_000].map((ms) => {
       const t = setTimeout(() => this.changedElsewhere(), ms);
       t.unref();
       return t;
