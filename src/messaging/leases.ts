@@ -96,7 +96,7 @@ export class Leases {
 
   /** The change to commit with a runner's writes: the batch applies only while the token is still ours. */
   fence(lease: Lease): Change {
-    return { op: 'updateOne', collection: LEASES_COLLECTION, filter: { _id: lease.name, token: lease.token }, update: { $set: { token: lease.token } }, mustMatch: true };
+    return { op: 'expect', collection: LEASES_COLLECTION, filter: { _id: lease.name, token: lease.token } };
   }
 
   /** A refused write that was refused because of the fence, not because of the runner's own compare-and-set. */

@@ -34,7 +34,14 @@ export type Change =
   | { op: 'replaceOne'; collection: string; filter: Filter; doc: Doc; upsert?: boolean }
   | { op: 'insertOne'; collection: string; doc: Doc }
   | { op: 'deleteOne'; collection: string; filter: Filter }
-  | { op: 'deleteMany'; collection: string; filter: Filter };
+  | { op: 'deleteMany'; collection: string; filter: Filter }
+  /**
+   * A fence: the whole batch fails (ConcurrentCommitError) unless a document matches, and a batch
+   * that changes that document cannot commit alongside. Changes nothing a reader relies on: where
+   * writers are serialised (SQLite) it is only a read; where transactions run side by side
+   * (MongoDB) the adapter writes a counter on the document so that they conflict.
+   */
+  | { op: 'expect'; collection: string; filter: Filter };
 
 export interface ReadStore {
   readonly description: string;

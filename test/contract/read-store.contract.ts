@@ -217,6 +217,23 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await store.findOne(c, { _id: 'cp' })).toEqual({ _id: 'cp', checkpoint: 9 });
     });
 
+    it('an expect change (a fence) fails the whole batch unless its document matches, and changes nothing readers see', async () => {
+      await store.commit([{ op: 'insertOne', collection: c, doc: { _id: 'lease', token: 2 } }]);
+      await expect(
+        store.commit([
+          { op: 'expect', collection: c, filter: { _id: 'lease', token: 1 } },
+          { op: 'insertOne', collection: c, doc: { _id: 'late' } },
+        ]),
+      ).rejects.toMatchObject({ name: 'ConcurrentCommitError', collection: c });
+      expect(await store.findOne(c, { _id: 'late' })).toBeNull();
+      await store.commit([
+        { op: 'expect', collection: c, filter: { _id: 'lease', token: 2 } },
+        { op: 'insertOne', collection: c, doc: { _id: 'on-time' } },
+      ]);
+      expect(await store.findOne(c, { _id: 'on-time' })).toEqual({ _id: 'on-time' });
+      expect(await store.findOne(c, { _id: 'lease', token: 2 })).toMatchObject({ _id: 'lease', token: 2 });
+    });
+
     it('lists and drops collections', async () => {
       await seed();
       expect(await store.listCollections()).toContain(c);

@@ -89,6 +89,12 @@ export class MongoReadStore implements ReadStore {
         case 'deleteMany':
           await coll.deleteMany(ch.filter, { session });
           break;
+        case 'expect': {
+          // Written, not only read: two transactions that both touch the document conflict. Never position-guarded.
+          const r = await coll.updateOne(ch.filter, { $inc: { fenced: 1 } } as Update, { session });
+          if (r.matchedCount === 0) throw new ConcurrentCommitError(ch.collection, ch.filter);
+          break;
+        }
       }
     } catch (err) {
       // Without transactions, an upsert guarded out by a newer document collides on _id: already applied.

@@ -379,6 +379,10 @@ export class SqliteReadStore implements ReadStore {
         case 'deleteMany':
           for (const doc of matching(ch.collection, ch.filter, ch.op === 'deleteOne')) put(ch.collection, doc._id, null);
           break;
+        case 'expect':
+          // Commits hold the write lock (IMMEDIATE) from their first read: a read is fence enough.
+          if (matching(ch.collection, ch.filter, true).length === 0) throw new ConcurrentCommitError(ch.collection, ch.filter);
+          break;
       }
     }
     for (const c of dirty.keys()) flush(c);
