@@ -1,3 +1,4 @@
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
@@ -47,7 +48,9 @@ interface WsExtra {
           allowBatchedHttpRequests: false,
           csrfPrevention: true,
           validationRules: [depthRule(config)],
-          plugins: [limitsPlugin(config, () => schemaHost.schema)],
+          // Every answer depends on who asks (roles, tenants), so no HTTP cache hint ever applies:
+          // without this, Apollo's default cache-control plugin wraps every field of every result.
+          plugins: [limitsPlugin(config, () => schemaHost.schema), ApolloServerPluginCacheControlDisabled()],
           subscriptions: {
             'graphql-ws': {
               path: '/graphql',

@@ -11,6 +11,14 @@ import { RunnerState } from './runner-registry';
 /** Live batches up to this size are committed one event at a time. */
 const LIVE_SPLIT = 16;
 
+/** The one document a change writes, or null when its filter could match several. */
+function documentOf(ch: Change): string | null {
+  if (ch.op === 'insertOne') return `${ch.collection}/${ch.doc._id}`;
+  if (ch.op === 'updateMany' || ch.op === 'deleteMany') return null;
+  const id = ch.filter._id;
+  return typeof id === 'string' ? `${ch.collection}/${id}` : null;
+}
+
 /** How long a standby waits, at most, before it looks again for the holder's commit. */
 const FOLLOW_POLL_MAX_MS = 50;
 
@@ -214,8 +222,10 @@ export class ProjectionRunner {
     }
   }
 
+  /** The shared state, as a copy of its own: the runner keeps and updates parts of it (the rebuild's progress). */
   private async readState(): Promise<StateDoc | null> {
-    return (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
+    const doc = await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name });
+    return doc ? (structuredClone(doc) as StateDoc) : null;
   }
 
   async stop(): Promise<void> {
@@ -409,9 +419,10 @@ export class ProjectionRunner {
         this.announceCommittedElsewhere(batch);
         const fresh = batch.filter((e) => e.position > this.checkpoint);
         if (fresh.length === 0) return 'ok' as const;
-        // Live and near real time, commit event by event: each change is its own commit and its
-        // own notification, so a subscriber never misses an intermediate state. Catch-up batches stay whole.
-        const parts = fresh.length <= LIVE_SPLIT ? this.splitAtHandled(fresh) : [fresh];
+        // Live and near real time, no document changes twice in one commit: each state of a
+        // document is committed and announced, so a subscriber never misses an intermediate one.
+        // Catch-up batches stay whole.
+        const parts = fresh.length <= LIVE_SPLIT ? this.splitAtRepeatedDocument(fresh) : [fresh];
         for (const part of parts) {
           const r = await this.applyBatch(part, generation, 'live');
           if (r === 'failed' || r === 'lost') return r;
@@ -565,28 +576,36 @@ export class ProjectionRunner {
     throw new Error(`projection ${this.name}: could not commit a batch after 1000 concurrent commits`);
   }
 
-  /** Parts holding at most one event this projection handles; the events it ignores ride along. */
-  private splitAtHandled(events: RecordedEvent[]): RecordedEvent[][] {
+  /**
+   * Parts in which no document is changed by two events; the events the projection ignores ride
+   * along. A change that names no single document (no plain `_id`) gets a part of its own.
+   * Events on different machines commit together; two on one machine commit one after the other.
+   */
+  private splitAtRepeatedDocument(events: RecordedEvent[]): RecordedEvent[][] {
     const parts: RecordedEvent[][] = [];
     let current: RecordedEvent[] = [];
-    let handled = false;
+    let touched = new Set<string>();
+    const cut = () => {
+      if (current.length) parts.push(current);
+      current = [];
+      touched = new Set();
+    };
     for (const e of events) {
-      const handles = e.type in this.projection.handlers;
-      if (handles && handled) {
-        parts.push(current);
-        current = [];
-        handled = false;
-      }
+      const handler = this.projection.handlers[e.type];
+      const docs = handler ? handler(e).map(documentOf) : [];
+      const alone = docs.includes(null);
+      if (alone || docs.some((d) => touched.has(d!))) cut();
       current.push(e);
-      handled ||= handles;
+      for (const d of docs) touched.add(d!);
+      if (alone) cut();
     }
-    if (current.length) parts.push(current);
+    cut();
     return parts;
   }
 
   /** Another instance committed: adopt its checkpoint (and generation), and tell our own clients what it committed. */
   private async resync(batch: RecordedEvent[], target: 'live' | 'shadow'): Promise<'retry' | 'ok' | 'superseded'> {
-    const doc = (await this.store.findOne(PROJECTIONS_COLLECTION, { _id: this.name })) as StateDoc | null;
+    const doc = await this.readState();
     if (!doc) throw new Error(`projection ${this.name}: its state document disappeared`);
     if (target === 'shadow') {
       const mine = this.rebuildInfo!;

@@ -217,6 +217,29 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await store.findOne(c, { _id: 'cp' })).toEqual({ _id: 'cp', checkpoint: 9 });
     });
 
+    it('an answer repeated after a commit shows the commit, and a caller cannot change what later callers read', async () => {
+      await seed();
+      const page = () => store.find(c, { phase: 'READY' }, { sort: { _id: 1 }, limit: 10 });
+      expect((await page()).map((d) => d._id)).toEqual(['m1', 'm3']);
+      expect(await store.count(c, { phase: 'READY' })).toBe(2);
+      await store.commit([{ op: 'updateOne', collection: c, filter: { _id: 'm2' }, update: { $set: { phase: 'READY' } } }]);
+      expect((await page()).map((d) => d._id)).toEqual(['m1', 'm2', 'm3']);
+      expect(await store.count(c, { phase: 'READY' })).toBe(3);
+      expect(await store.count(c, {})).toBe(3);
+      const [first] = await page();
+      try {
+        (first.labels as Record<string, string>).rack = 'changed by a caller';
+      } catch {
+        // A frozen (shared) document refuses the change: that is fine too.
+      }
+      expect((await page())[0].labels).toEqual({ rack: 'r1' });
+      // Two queries that differ only in a value JSON would blur are told apart.
+      expect(await store.count(c, { _id: { $regex: /^m[12]$/ } })).toBe(2);
+      expect(await store.count(c, { _id: { $regex: /^m1$/ } })).toBe(1);
+      await store.dropCollection(c);
+      expect(await page()).toEqual([]);
+    });
+
     it('an expect change (a fence) fails the whole batch unless its document matches, and changes nothing readers see', async () => {
       await store.commit([{ op: 'insertOne', collection: c, doc: { _id: 'lease', token: 2 } }]);
       await expect(

@@ -8,6 +8,24 @@ afterAll(() => dir.cleanup());
 
 readStoreContract('sqlite', async () => new SqliteReadStore(join(dir.path, 'read.db')));
 
+describe('sqlite read store, two connections on one file', () => {
+  it('a repeated query sees another connection\'s commit at once', async () => {
+    const file = join(dir.path, 'shared.db');
+    const a = new SqliteReadStore(file);
+    const b = new SqliteReadStore(file);
+    await a.commit([{ op: 'insertOne', collection: 'machines', doc: { _id: 'm1', phase: 'READY' } }]);
+    expect(await a.findOne('machines', { _id: 'm1' })).toEqual({ _id: 'm1', phase: 'READY' });
+    expect(await a.count('machines', {})).toBe(1);
+    await b.commit([
+      { op: 'updateOne', collection: 'machines', filter: { _id: 'm1' }, update: { $set: { phase: 'MAINTENANCE' } } },
+      { op: 'insertOne', collection: 'machines', doc: { _id: 'm2', phase: 'READY' } },
+    ]);
+    expect(await a.findOne('machines', { _id: 'm1' })).toEqual({ _id: 'm1', phase: 'MAINTENANCE' });
+    expect(await a.count('machines', {})).toBe(2);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
 describe('sqlite read store indexes', () => {
   it('a query by _id or by an indexed field uses an index, not a scan', async () => {
     const store = new SqliteReadStore(join(dir.path, 'plan.db'));

@@ -139,6 +139,40 @@ describe('projection runner', () => {
     expect(await contents(read, again)).toEqual(await fromScratch(sub, events));
   });
 
+  it('a live batch commits events on different documents together, and two changes of one document one after the other', async () => {
+    // Events on counters a, b, a, c, d, d, e arrive as one page: a live batch.
+    const streams = ['a', 'b', 'a', 'c', 'd', 'd', 'e'];
+    for (const s of streams) await events.append(`counter-${s}`, counted(1), 'any');
+    const all = await events.readAll({ from: 0, maxCount: 100 });
+    const onePage: EventStore = Object.assign(Object.create(events), {
+      subscribeToAll(): EventSubscription {
+        let resolveClosed: () => void = () => undefined;
+        const closedP = new Promise<void>((r) => (resolveClosed = r));
+        async function* pages() {
+          yield all;
+          await closedP;
+        }
+        return {
+          [Symbol.asyncIterator]: () => {
+            throw new Error('read by pages');
+          },
+          pages: () => pages(),
+          close: async () => resolveClosed(),
+        } as EventSubscription;
+      },
+    });
+    const notes = new Subject<Committed>();
+    const commits: string[][] = [];
+    notes.subscribe((c) => commits.push(c.events.map((e) => e.stream.replace('counter-', ''))));
+    const r = runner(countingProjection, onePage, read, notes);
+    await r.start();
+    await r.waitFor(all[all.length - 1].position);
+    await r.stop();
+    expect(commits).toEqual([['a', 'b'], ['a', 'c', 'd'], ['d', 'e']]);
+    const docs = await contents(read, r);
+    expect(docs.map((d) => [d._id, d.n])).toEqual([['counter-a', 2], ['counter-b', 1], ['counter-c', 1], ['counter-d', 2], ['counter-e', 1]]);
+  });
+
   it('an event delivered twice is applied once', async () => {
     await appendCounted(events, 60);
     const r = runner(countingProjection, doubleDelivery(events), read);

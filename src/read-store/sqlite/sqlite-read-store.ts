@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { Context } from 'mingo';
 import type { Query as MingoQuery } from 'mingo';
 import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
+import { ResultCache } from './result-cache';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
@@ -105,6 +106,9 @@ export class SqliteReadStore implements ReadStore {
   private readonly known = new Set<string>();
   private readonly commitTx: Database.Transaction<(changes: readonly Change[]) => void>;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly results = new ResultCache();
+  /** Commits through this connection, by collection: half of a cached result's version. */
+  private readonly commitsTo = new Map<string, number>();
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
@@ -246,6 +250,18 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async find(collection: string, filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    const key = ResultCache.key('find', collection, filter, options);
+    if (key === null) return this.read(collection, filter, options);
+    const version = this.version(collection);
+    const hit = this.results.get<Doc[]>(key, version);
+    // A copy of the list (callers may sort or splice it); the documents themselves are frozen.
+    if (hit) return [...hit];
+    const docs = this.read(collection, filter, options);
+    if (docs.length <= this.results.maxDocuments) this.results.set(key, version, [...docs]);
+    return docs;
+  }
+
+  private read(collection: string, filter: Filter, options: FindOptions): Doc[] {
     const sortKeys = options.sort ? Object.keys(options.sort) : [];
     const byId = sortKeys.length === 0 || (sortKeys.length === 1 && sortKeys[0] === '_id');
     if (byId && options.limit !== undefined && options.limit > 0) {
@@ -260,6 +276,13 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async count(collection: string, filter: Filter): Promise<number> {
+    const key = ResultCache.key('count', collection, filter);
+    if (key === null) return this.countNow(collection, filter);
+    const version = this.version(collection);
+    return this.results.get<number>(key, version) ?? this.results.set(key, version, this.countNow(collection, filter));
+  }
+
+  private countNow(collection: string, filter: Filter): number {
     if (Object.keys(filter).length === 0) {
       return (this.stmt(`SELECT count(*) AS n FROM ${this.table(collection)}`).get() as { n: number }).n;
     }
@@ -268,9 +291,23 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async commit(changes: readonly Change[]): Promise<void> {
+    if (!changes.length) return;
     // IMMEDIATE: the write lock is taken (waiting up to busy_timeout) before the batch reads, so
     // another process's commit cannot invalidate what it read (SQLITE_BUSY_SNAPSHOT).
-    if (changes.length) this.commitTx.immediate(changes);
+    try {
+      this.commitTx.immediate(changes);
+    } finally {
+      for (const c of new Set(changes.map((ch) => ch.collection))) this.touched(c);
+    }
+  }
+
+  private touched(collection: string): void {
+    this.commitsTo.set(collection, (this.commitsTo.get(collection) ?? 0) + 1);
+  }
+
+  /** What a cached result of this collection was computed at: another connection's commit or ours to it changes it. */
+  private version(collection: string): string {
+    return `${this.stmt('PRAGMA data_version').pluck().get() as number}:${this.commitsTo.get(collection) ?? 0}`;
   }
 
   /**
@@ -366,8 +403,9 @@ export class SqliteReadStore implements ReadStore {
         }
         case 'replaceOne': {
           const [doc] = matching(ch.collection, ch.filter, true);
-          if (doc) put(ch.collection, doc._id, { ...ch.doc, _id: doc._id });
-          else if (ch.upsert) put(ch.collection, ch.doc._id, ch.doc);
+          // Copies: the caller's document may be a frozen cached one, and later changes of the batch update it in place.
+          if (doc) put(ch.collection, doc._id, { ...structuredClone(ch.doc), _id: doc._id });
+          else if (ch.upsert) put(ch.collection, ch.doc._id, structuredClone(ch.doc));
           break;
         }
         case 'insertOne': {
@@ -405,6 +443,7 @@ export class SqliteReadStore implements ReadStore {
     const table = this.table(collection);
     for (const sql of [...this.statements.keys()]) if (sql.includes(table)) this.statements.delete(sql);
     this.db.exec(`DROP TABLE IF EXISTS ${table}`);
+    this.touched(collection);
     this.known.delete(collection);
     this.indexed.delete(collection);
   }
