@@ -80,7 +80,7 @@ async function seedFleet(store: SqliteEventStore, total: number): Promise<number
 
 /** Rebuild of all five analytics projections over a fleet's log, through their runners, against a raw read of $all. */
 export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]> {
-  const total = ctx.quick ? 50_000 : 1_000_000;
+  const total = ctx.quick ? 20_000 : 1_000_000;
   const dir = join(ctx.dir, `analytics-${randomUUID()}`);
   mkdirSync(dir);
   const events = new SqliteEventStore(join(dir, 'events.db'));
@@ -120,7 +120,7 @@ export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]
 /** machineAt on a 10,000-event stream and the NDJSON export, over HTTP against a started server. */
 export async function auditScenario(ctx: BenchContext): Promise<Row[]> {
   const dir = join(ctx.dir, `audit-${randomUUID()}`);
-  const exportTotal = ctx.quick ? 25_000 : 400_000;
+  const exportTotal = ctx.quick ? 10_000 : 400_000;
   const events = new SqliteEventStore(join(dir, 'events.db'));
   const at = new Date().toISOString();
   await events.append('machine-long', [ev('MachineRegistered', { id: 'long', phase: 'READY', hypervisor: false, capacity: null, labels: {}, at, ...idle })], 'no_stream');
