@@ -100,6 +100,17 @@ describe('leases', () => {
 describe('runners under leases', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
+  // Whatever a test started is stopped even when it fails half-way, so no loop outlives it.
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const r of started.splice(0)) await r.stop().catch(() => undefined);
+    for (const close of closers.splice(0)) await close().catch(() => undefined);
+  });
+  function track<T extends { stop(): Promise<void> }>(runner: T): T {
+    started.push(runner);
+    return runner;
+  }
 
   /** Two instances of one runner, each with its own connections and holder id, on the same files. */
   function pair(name: string) {
@@ -113,7 +124,9 @@ describe('runners under leases', () => {
       const leases = new Leases(counting, holder(name), TTL);
       return { read, store: counting, leases, commits: () => commits, resetCommits: () => (commits = 0) };
     };
-    return { events, a: instance(), b: instance() };
+    const pairOf = { events, a: instance(), b: instance() };
+    closers.push(() => pairOf.a.read.close(), () => pairOf.b.read.close(), () => events.close());
+    return pairOf;
   }
 
   it('a projection is applied by the holder alone; the standby follows its commits, tells its own clients, and takes over when the holder stops', async () => {
@@ -124,8 +137,8 @@ describe('runners under leases', () => {
     const notesB = new Subject<Committed>();
     notesA.subscribe((c) => heardA.push(...c.events.map((e) => e.position)));
     notesB.subscribe((c) => heardB.push(...c.events.map((e) => e.position)));
-    const runnerA = new ProjectionRunner(countingProjection, events, a.store, { batchSize: 50, maxWaitMs: 0 }, quiet, notesA, new RunnerLease(a.leases, 'projection:counting', () => undefined));
-    const runnerB = new ProjectionRunner(countingProjection, events, b.store, { batchSize: 50, maxWaitMs: 0 }, quiet, notesB, new RunnerLease(b.leases, 'projection:counting', () => undefined));
+    const runnerA = track(new ProjectionRunner(countingProjection, events, a.store, { batchSize: 50, maxWaitMs: 0 }, quiet, notesA, new RunnerLease(a.leases, 'projection:counting', () => undefined)));
+    const runnerB = track(new ProjectionRunner(countingProjection, events, b.store, { batchSize: 50, maxWaitMs: 0 }, quiet, notesB, new RunnerLease(b.leases, 'projection:counting', () => undefined)));
     await runnerA.start();
     await runnerB.start();
     expect([runnerA.state, runnerB.state]).toEqual(['running', 'standby']);
@@ -151,20 +164,19 @@ describe('runners under leases', () => {
     expect(docs.flatMap((d) => d.positions as number[]).sort((x, y) => x - y)).toEqual((await events.readAll({ from: 0, maxCount: 10_000 })).map((e) => e.position));
     expect(docs.reduce((n, d) => n + (d.n as number), 0)).toBe(500);
     await runnerB.stop();
-    await Promise.all([a.read.close(), b.read.close(), events.close()]);
   });
 
   it('a holder whose lease was taken over (it paused past the expiry) has its next batch refused, applies nothing twice, and stands by', async () => {
     const { events, a, b } = pair('paused');
     // A renews rarely: from the moment its lease is marked expired, it is a holder paused past its expiry.
     const slowA = new Leases(a.store, holder('a'), 60_000);
-    const runnerA = new ProjectionRunner(countingProjection, events, a.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(slowA, 'projection:counting', () => undefined));
+    const runnerA = track(new ProjectionRunner(countingProjection, events, a.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(slowA, 'projection:counting', () => undefined)));
     await runnerA.start();
     for (let i = 0; i < 100; i++) await events.append(`counter-${i % 5}`, counted(1), 'any');
     await runnerA.waitFor(await events.headPosition());
     // B finds the lease expired and takes it; A does not know yet.
     await a.read.commit([{ op: 'updateOne', collection: LEASES_COLLECTION, filter: { _id: 'projection:counting' }, update: { $set: { expiresAt: 0 } } }]);
-    const runnerB = new ProjectionRunner(countingProjection, events, b.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(b.leases, 'projection:counting', () => undefined));
+    const runnerB = track(new ProjectionRunner(countingProjection, events, b.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(b.leases, 'projection:counting', () => undefined)));
     await runnerB.start();
     expect(runnerB.state).toBe('running');
     for (let i = 0; i < 100; i++) await events.append(`counter-${i % 5}`, counted(1), 'any');
@@ -175,13 +187,12 @@ describe('runners under leases', () => {
     expect(docs.flatMap((d) => d.positions as number[]).sort((x, y) => x - y)).toEqual((await events.readAll({ from: 0, maxCount: 10_000 })).map((e) => e.position));
     await runnerA.stop();
     await runnerB.stop();
-    await Promise.all([a.read.close(), b.read.close(), events.close()]);
   });
 
   it('a rebuild asked of the standby is run by the holder', async () => {
     const { events, a, b } = pair('rebuild');
-    const runnerA = new ProjectionRunner(countingProjection, events, a.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(a.leases, 'projection:counting', () => undefined));
-    const runnerB = new ProjectionRunner(countingProjection, events, b.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(b.leases, 'projection:counting', () => undefined));
+    const runnerA = track(new ProjectionRunner(countingProjection, events, a.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(a.leases, 'projection:counting', () => undefined)));
+    const runnerB = track(new ProjectionRunner(countingProjection, events, b.store, { batchSize: 50, maxWaitMs: 0 }, quiet, new Subject(), new RunnerLease(b.leases, 'projection:counting', () => undefined)));
     await runnerA.start();
     await runnerB.start();
     for (let i = 0; i < 400; i++) await events.append(`counter-${i % 5}`, counted(1), 'any');
@@ -199,7 +210,6 @@ describe('runners under leases', () => {
     expect(report).toMatchObject({ ok: true, differences: [] });
     await runnerA.stop();
     await runnerB.stop();
-    await Promise.all([a.read.close(), b.read.close(), events.close()]);
   });
 
   it('a saga sends its commands from the holder only, and the standby resumes from the checkpoint the holder wrote', async () => {
@@ -207,7 +217,7 @@ describe('runners under leases', () => {
     const sent: Array<{ by: string; event: string }> = [];
     const saga: Saga = { name: 'echo', handlers: { Wanted: (e: RecordedEvent) => [{ key: 'k', decider: null as never, stream: e.stream, command: {} }] } };
     const make = (by: string, inst: typeof a) =>
-      new SagaRunner(saga, events, inst.store, async (_c, context) => void sent.push({ by, event: String(context.causationId) }), { batchSize: 10, maxWaitMs: 0 }, quiet, new RunnerLease(inst.leases, 'saga:echo', () => undefined));
+      track(new SagaRunner(saga, events, inst.store, async (_c, context) => void sent.push({ by, event: String(context.causationId) }), { batchSize: 10, maxWaitMs: 0 }, quiet, new RunnerLease(inst.leases, 'saga:echo', () => undefined)));
     const sagaA = make('a', a);
     const sagaB = make('b', b);
     await sagaA.start();
@@ -226,6 +236,5 @@ describe('runners under leases', () => {
     expect(sent.filter((s) => s.by === 'a')).toHaveLength(20);
     expect(sent.filter((s) => s.by === 'b')).toHaveLength(20);
     await sagaB.stop();
-    await Promise.all([a.read.close(), b.read.close(), events.close()]);
   });
 });
