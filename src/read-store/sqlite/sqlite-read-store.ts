@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { Context } from 'mingo';
 import type { Query as MingoQuery } from 'mingo';
 import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
+import { fastUpdate } from './fast-update';
 import { ResultCache } from './result-cache';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
@@ -83,7 +84,7 @@ const UPDATE_OPERATORS = require('mingo/operators/update') as Record<string, Upd
  */
 function applyUpdate(doc: Doc, update: Update): void {
   for (const [op, expr] of Object.entries(update)) {
-    if (op === '$setOnInsert') continue;
+    if (op === '$setOnInsert' || fastUpdate(doc, op, expr)) continue;
     const fn = UPDATE_OPERATORS[op];
     if (!fn) throw new Error(`Unknown update operator: '${op}'`);
     if (expr && typeof expr === 'object' && Object.keys(expr).some((path) => /(^|\.)\$(\[[^\]]*\])?(\.|$)/.test(path))) {
