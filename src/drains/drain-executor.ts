@@ -73,7 +73,8 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
   /** Drains recorded before this process started: unopened, unfinished, or finished but still holding their node. */
   private async resume(head: number): Promise<void> {
     await this.projections.waitFor(['drains', 'machines', 'vms'], head);
-    const held = await this.projections.find('machines', { 'maintenance.activeDrain': { $type: 'string' } });
+    // Only hypervisor nodes are drained: the indexed equality keeps this from reading the whole fleet.
+    const held = await this.projections.find('machines', { hypervisor: true, 'maintenance.activeDrain': { $type: 'string' } });
     for (const m of held) {
       const node = String(m.id);
       const { state } = await this.pipeline.load(machineDecider, machineStream(node));

@@ -9,6 +9,9 @@ import { inStorm, observe, Observation, ProbeResult, StormPolicy, TargetRef, tar
 import { FLEET_HEALTH_STREAM, fleetHealthDecider } from './recovery.decider';
 import type { CoreLogger, RecoveryRunner } from './recovery-runner';
 
+
+/** The reason a probe's timer and signal are cancelled once it has an answer: one object, not an error built per probe. */
+const PROBE_SETTLED = Object.freeze({ settled: true });
 /** Probes (and outcomes acted on) between turns given back to the event loop during a round. */
 const YIELD_EVERY = 25;
 
@@ -108,7 +111,7 @@ export class HealthMonitor {
     } catch (err) {
       result = { ok: false, kind: 'UNHEALTHY', reason: (err as Error).message };
     } finally {
-      controller.abort();
+      controller.abort(PROBE_SETTLED);
     }
     metrics.probes.inc({ kind: t.kind, result: result.ok ? 'ok' : 'failed' });
     if (!result.ok) metrics.probeFailures.inc({ kind: t.kind, reason: result.kind });
