@@ -144,10 +144,6 @@ export class RunnerLease {
     return this.lease !== null;
   }
 
-  get holder(): string {
-    return this.leases.holder.id;
-  }
-
   /** The fence for a write. Without the lease there is nothing to write with: refused like a fence that failed. */
   fence(): Change {
     if (!this.lease) throw new ConcurrentCommitError(LEASES_COLLECTION, { _id: this.name });
