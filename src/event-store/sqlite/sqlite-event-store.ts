@@ -39,6 +39,13 @@ interface EventRow {
   recorded_at: string;
 }
 
+/** An insert failed after others of the same append: only rolling back the whole transaction undoes them. */
+class PartialWriteError extends Error {
+  constructor(readonly failure: unknown) {
+    super('append failed part-way');
+  }
+}
+
 interface PendingAppend {
   stream: string;
   events: readonly NewEvent[];
@@ -146,8 +153,6 @@ export class SqliteEventStore implements EventStore {
     this.db.prepare('SELECT count(*) FROM events WHERE position < 0').get();
     this.description = `sqlite event store (${file})`;
     this.stmts = this.prepare();
-    // Inside the outer group transaction each append runs in its own savepoint, so one
-    // rejected append rolls back alone and the others still commit together.
     this.appendOne = this.db.transaction((req: PendingAppend) => this.write(req));
     this.tailTx = this.db.transaction((after: number) => {
       const rows = this.stmts.allForwards.all(after, this.batchSize);
@@ -155,11 +160,15 @@ export class SqliteEventStore implements EventStore {
       return { rows, scannedTo };
     });
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    // One transaction for the whole group, without a savepoint per append: `write` decides every
+    // rejection before its first insert, so a rejected append has written nothing and the others
+    // still commit together. A failure after an insert (disk full, I/O) fails the whole group.
     this.appendMany = this.db.transaction((reqs: PendingAppend[]) =>
       reqs.map((req) => {
         try {
-          return { ok: this.appendOne(req) };
+          return { ok: this.write(req) };
         } catch (err) {
+          if (err instanceof PartialWriteError) throw err.failure;
           return { err };
         }
       }),
@@ -213,7 +222,7 @@ export class SqliteEventStore implements EventStore {
           resolve(this.appendOne.immediate(req));
           this.changed();
         } catch (err) {
-          reject(err);
+          reject(err instanceof PartialWriteError ? err.failure : err);
         }
         return;
       }
@@ -256,29 +265,27 @@ export class SqliteEventStore implements EventStore {
     if (expected === 'stream_exists' && actual === 'no_stream') throw new WrongExpectedRevisionError(stream, expected, actual);
     if (typeof expected === 'number' && expected !== actual) throw new WrongExpectedRevisionError(stream, expected, actual);
 
+    if (events.length > 1) {
+      // Every id checked before the first insert, so a duplicate rejects the append with nothing written.
+      const ids = new Set<string>([events[0].id]);
+      for (const e of events.slice(1)) {
+        if (ids.has(e.id) || this.stmts.byId.get(e.id)) throw new DuplicateEventIdError(e.id);
+        ids.add(e.id);
+      }
+    }
+
     let revision = actual === 'no_stream' ? -1 : actual;
     let position = 0;
     const recordedAt = new Date().toISOString();
     const { sealed } = seal(stream, revision + 1, last?.hash ?? GENESIS_HASH, events);
-    for (const e of sealed) {
-      revision += 1;
-      try {
-        const info = this.stmts.insert.run(
-          e.id,
-          stream,
-          revision,
-          e.type,
-          JSON.stringify(e.data),
-          JSON.stringify(e.metadata),
-          recordedAt,
-        );
+    try {
+      for (const e of sealed) {
+        revision += 1;
+        const info = this.stmts.insert.run(e.id, stream, revision, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata), recordedAt);
         position = Number(info.lastInsertRowid);
-      } catch (err) {
-        if (err instanceof Error && /UNIQUE constraint failed: events\.id/.test(err.message)) {
-          throw new DuplicateEventIdError(e.id);
-        }
-        throw err;
       }
+    } catch (err) {
+      throw new PartialWriteError(err);
     }
     return { nextExpectedRevision: revision, position };
   }
