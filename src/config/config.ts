@@ -49,6 +49,10 @@ class ReadStoreConfig {
   @IsOptional()
   @IsString({ message: 'must be a mongodb:// URI' })
   mongodb_uri?: string;
+
+  /** The embedded read store applies its writes on a thread of its own, beside the event loop. */
+  @IsBoolean({ message: 'must be true or false' })
+  writer_thread = true;
 }
 
 class CommandsConfig {
@@ -256,6 +260,7 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['EVENTSTORE_CONNECTION_STRING', 'event_store.connection_string', 'string'],
   ['EVENTSTORE_GROUP_COMMIT', 'event_store.group_commit', 'bool'],
   ['MONGODB_URI', 'read_store.mongodb_uri', 'string'],
+  ['READ_STORE_WRITER_THREAD', 'read_store.writer_thread', 'bool'],
   ['AUTO_MACHINE_REPAIR_ENABLED', 'auto_machine_repair_plugin.enabled', 'bool'],
   ['AUTO_MACHINE_REPAIR_MAX_REPEATS', 'auto_machine_repair_plugin.max_repeats', 'int'],
   ['LOG_LEVEL', 'log.level', 'string'],

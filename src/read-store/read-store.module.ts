@@ -20,7 +20,7 @@ export async function createReadStore(config: AppConfig): Promise<ReadStore> {
   }
   const file = join(config.storage.data_dir, 'read.db');
   try {
-    return new SqliteReadStore(file);
+    return new SqliteReadStore(file, { writerThread: config.read_store.writer_thread });
   } catch (err) {
     throw new Error(`cannot open the read store ${file} (storage.data_dir / DATA_DIR): ${(err as Error).message}`);
   }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
+import { ConcurrentCommitError } from '../../src/read-store/read-store.port';
+import { DuplicateKeyError, SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
 import { tempDir } from '../support/temp';
 import { readStoreContract } from './read-store.contract';
 
@@ -7,6 +8,60 @@ const dir = tempDir();
 afterAll(() => dir.cleanup());
 
 readStoreContract('sqlite', async () => new SqliteReadStore(join(dir.path, 'read.db')));
+
+// The app's mode: writes on the writer thread. A thread runs JavaScript, so it runs the compiled
+// script (`npm test` builds first).
+const WRITER_SCRIPT = join(__dirname, '../../dist/src/read-store/sqlite/writer-thread.js');
+const threaded = (file: string) => new SqliteReadStore(join(dir.path, file), { writerThread: true, writerScript: WRITER_SCRIPT });
+readStoreContract('sqlite, writes on the writer thread', async () => threaded('read-threaded.db'));
+
+describe('sqlite read store, writes on the writer thread', () => {
+  it('commits sent together apply in the order sent, each in its own transaction', async () => {
+    const store = threaded('order.db');
+    await store.commit([{ op: 'insertOne', collection: 'seq', doc: { _id: 'n', v: 0 } }]);
+    // Each is a compare-and-set on the value the one before it leaves: any reordering fails one.
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        store.commit([{ op: 'updateOne', collection: 'seq', filter: { _id: 'n', v: i }, update: { $set: { v: i + 1 } }, mustMatch: true }]),
+      ),
+    );
+    expect(await store.findOne('seq', { _id: 'n' })).toEqual({ _id: 'n', v: 100 });
+    await store.close();
+  });
+
+  it('refusals come back typed, with what they name, and the batch left nothing behind', async () => {
+    const store = threaded('refusals.db');
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }]);
+    const dup = await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'b' } }, { op: 'insertOne', collection: 'm', doc: { _id: 'a' } }]).catch((e: unknown) => e);
+    expect(dup).toBeInstanceOf(DuplicateKeyError);
+    expect(dup).toMatchObject({ collection: 'm', id: 'a' });
+    const cas = await store.commit([{ op: 'updateOne', collection: 'm', filter: { _id: 'a', v: 1 }, update: { $set: { v: 2 } }, mustMatch: true }]).catch((e: unknown) => e);
+    expect(cas).toBeInstanceOf(ConcurrentCommitError);
+    expect(cas).toMatchObject({ collection: 'm', filter: { _id: 'a', v: 1 } });
+    const unknown = await store.commit([{ op: 'updateOne', collection: 'm', filter: { _id: 'a' }, update: { $frobnicate: { v: 1 } } }]).catch((e: unknown) => e);
+    expect((unknown as Error).message).toMatch(/\$frobnicate/);
+    expect((await store.find('m', {})).map((d) => d._id)).toEqual(['a']);
+    await store.close();
+  });
+
+  it('indexes and drops made through the thread are seen by the reading connection', async () => {
+    const store = threaded('ddl.db');
+    await store.ensureIndexes('m', [{ field: 'phase' }]);
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', phase: 'READY' } }]);
+    expect((store as SqliteReadStore).explain('m', { phase: 'READY' })).toMatch(/USING INDEX ix_m_phase/);
+    await store.dropCollection('m');
+    expect(await store.find('m', {})).toEqual([]);
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'b' } }]);
+    expect((await store.find('m', {})).map((d) => d._id)).toEqual(['b']);
+    await store.close();
+  });
+
+  it('a writer thread that cannot start fails the write with its reason, instead of hanging', async () => {
+    const store = new SqliteReadStore(join(dir.path, 'nothread.db'), { writerThread: true, writerScript: join(dir.path, 'missing.js') });
+    await expect(store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }])).rejects.toThrow(/missing\.js|Cannot find module/);
+    await store.close();
+  });
+});
 
 describe('sqlite read store, two connections on one file', () => {
   it('a repeated query sees another connection\'s commit at once', async () => {

@@ -1,20 +1,26 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Context } from 'mingo';
 import type { Query as MingoQuery } from 'mingo';
 import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
 import { fastUpdate } from './fast-update';
+import { DuplicateKeyError, WriterClient } from './writer-client';
 import { ResultCache } from './result-cache';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
 
-export class DuplicateKeyError extends Error {
-  constructor(collection: string, id: string) {
-    super(`duplicate key in ${collection}: ${id}`);
-    this.name = 'DuplicateKeyError';
-  }
+export { DuplicateKeyError };
+
+export interface SqliteReadStoreOptions {
+  /**
+   * Apply writes on a thread of their own (see `WriterClient`): what the app does. Off, writes
+   * are applied on the caller's thread (the writer thread's own store, and tests of the store alone).
+   */
+  writerThread?: boolean;
+  /** The writer thread's script: the compiled `writer-thread.js` beside this file unless given. */
+  writerScript?: string;
 }
 
 type Bindable = string | number | null;
@@ -111,7 +117,9 @@ export class SqliteReadStore implements ReadStore {
   /** Commits through this connection, by collection: half of a cached result's version. */
   private readonly commitsTo = new Map<string, number>();
 
-  constructor(file: string) {
+  private readonly writer: WriterClient | null;
+
+  constructor(file: string, options: SqliteReadStoreOptions = {}) {
     mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -131,6 +139,7 @@ export class SqliteReadStore implements ReadStore {
       if (m) this.indexSet(m[1]).add(m[2]);
     }
     this.commitTx = this.db.transaction((changes: readonly Change[]) => this.applyAll(changes));
+    this.writer = options.writerThread ? new WriterClient(file, options.writerScript ?? join(__dirname, 'writer-thread.js')) : null;
   }
 
   /** Prepared once, reused: preparing per call dominated batch and rebuild time. */
@@ -150,13 +159,18 @@ export class SqliteReadStore implements ReadStore {
     return s;
   }
 
-  private table(collection: string): string {
+  private tableName(collection: string): string {
     if (!NAME.test(collection)) throw new Error(`invalid collection name: ${collection}`);
+    return `"rm_${collection}"`;
+  }
+
+  private table(collection: string): string {
+    const name = this.tableName(collection);
     if (!this.known.has(collection)) {
       this.db.exec(`CREATE TABLE IF NOT EXISTS "rm_${collection}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
       this.known.add(collection);
     }
-    return `"rm_${collection}"`;
+    return name;
   }
 
   /**
@@ -296,7 +310,8 @@ export class SqliteReadStore implements ReadStore {
     // IMMEDIATE: the write lock is taken (waiting up to busy_timeout) before the batch reads, so
     // another process's commit cannot invalidate what it read (SQLITE_BUSY_SNAPSHOT).
     try {
-      this.commitTx.immediate(changes);
+      if (this.writer) await this.writer.request({ op: 'commit', changes });
+      else this.commitTx.immediate(changes);
     } finally {
       for (const c of new Set(changes.map((ch) => ch.collection))) this.touched(c);
     }
@@ -428,6 +443,12 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
+    if (this.writer) {
+      // Created by the writer, in order with the writes before it; this connection learns which fields are indexed.
+      await this.writer.request({ op: 'ensureIndexes', collection, indexes });
+      for (const ix of indexes) if (ix.field !== '_id') this.indexSet(collection).add(ix.field);
+      return;
+    }
     const table = this.table(collection);
     for (const ix of indexes) {
       if (ix.field === '_id') continue;
@@ -441,16 +462,19 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async dropCollection(collection: string): Promise<void> {
-    const table = this.table(collection);
+    const table = this.tableName(collection);
     for (const sql of [...this.statements.keys()]) if (sql.includes(table)) this.statements.delete(sql);
-    this.db.exec(`DROP TABLE IF EXISTS ${table}`);
+    if (this.writer) await this.writer.request({ op: 'dropCollection', collection });
+    else this.db.exec(`DROP TABLE IF EXISTS ${table}`);
     this.touched(collection);
     this.known.delete(collection);
     this.indexed.delete(collection);
   }
 
   async listCollections(): Promise<string[]> {
-    return [...this.known].sort();
+    // From the file, not this connection's memory: the writer thread or another process may have made them.
+    const rows = this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm\\_%' ESCAPE '\\'`).all() as Array<{ name: string }>;
+    return rows.map((r) => r.name.slice(3)).sort();
   }
 
   async ping(): Promise<void> {
@@ -458,6 +482,7 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -87,7 +87,7 @@ export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]
   await seedFleet(events, total);
   const head = await events.headPosition();
   const raw = await measure(() => rawReadRate(events), { warmup: 1, rounds: 3 });
-  const read = new SqliteReadStore(join(dir, 'read.db'));
+  const read = new SqliteReadStore(join(dir, 'read.db'), { writerThread: true });
   const runners = ANALYTICS_PROJECTIONS.map((p) => new ProjectionRunner(p, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject()));
   for (const r of runners) await r.start();
   await Promise.all(runners.map((r) => r.waitFor(head)));

@@ -78,7 +78,8 @@ export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
 
   // The projection runner rebuilding `machines` from the start of the log into a new generation.
   const rebuild = await measure(async () => {
-    const read = new SqliteReadStore(join(dir, `read-${randomUUID()}.db`));
+    // As the app runs it: writes on the read store's writer thread.
+    const read = new SqliteReadStore(join(dir, `read-${randomUUID()}.db`), { writerThread: true });
     const runner = new ProjectionRunner(machinesProjection, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject());
     await runner.start();
     await runner.waitFor(head);
