@@ -17,11 +17,21 @@ const TIMEOUT = Symbol('timeout');
 export async function* batches(sub: EventSubscription, options: BatchOptions): AsyncGenerator<RecordedEvent[]> {
   if (sub.pages && options.maxWaitMs === 0) {
     // The store reads in pages already: each page is a batch, without a promise per event.
-    for await (const page of sub.pages(options.batchSize)) {
-      yield page;
-      await nextTick();
+    const pages = sub.pages(options.batchSize)[Symbol.asyncIterator]();
+    let next = pages.next();
+    try {
+      for (;;) {
+        const r = await next;
+        if (r.done) return;
+        // Read ahead, one turn of the event loop later: by then the consumer has handed this
+        // batch's writes on (the read store's writer thread), so the next read overlaps them.
+        next = nextTick().then(() => pages.next());
+        yield r.value;
+      }
+    } finally {
+      // A page read ahead that no one will take: its failure is nobody's to report.
+      next.catch(() => undefined);
     }
-    return;
   }
   const it = sub[Symbol.asyncIterator]();
   let pending = it.next();

@@ -146,6 +146,9 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
     const machineIds = Array.from({ length: machines }, (_, i) => `sub${String(i).padStart(6, '0')}`);
     const r = await runChild<WsLoadResult>('ws-load', { port, key: TEST_ADMIN_KEY, machineIds, subscribers, mutations, perSecond, waitMs: 30_000 } satisfies WsLoadArgs).result;
     const lost = r.expected - r.received;
+    // The disk's own share, measured right after on the same file system: every message follows
+    // one durable append (an fsync), so the fsync's tail is a floor under the message's.
+    const disk = perMachine === 1 ? await durableAppendLatency(ctx, perSecond, ctx.quick ? 400 : 1_000) : null;
     const label = `mutation -> subscription message, ${subscribers.toLocaleString('en-US')} subscribers, ${perMachine} per machine, ${perSecond} mutations/s (${(perSecond * perMachine).toLocaleString('en-US')} messages/s)`;
     const target = perMachine === 1;
     return [
@@ -160,11 +163,45 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
         target: `${target ? 'p99 <= 25 ms, ' : ''}none lost (${r.received.toLocaleString('en-US')}/${r.expected.toLocaleString('en-US')})`,
         pass: (!target || r.p99 <= 25) && lost === 0 && r.mutationErrors === 0,
         spread: `max ${r.max.toFixed(1)} ms; generator loop p99 ${r.generatorLoopDelayP99.toFixed(1)} ms`,
-        detail: { ...r, sentPerSecond: mutations / r.sendSeconds },
+        detail: { ...r, sentPerSecond: mutations / r.sendSeconds, durableAppendAlone: disk },
       },
+      ...(disk
+        ? [
+            {
+              scenario: `  for reference: one durable append alone (its fsync), ${perSecond}/s on the same disk just after, p99`,
+              figure: disk.p99,
+              unit: 'ms',
+              baseline: null,
+              baselineName: null,
+              ratio: null,
+              target: '—',
+              pass: null,
+              spread: `p50 ${disk.p50.toFixed(2)} ms; max ${disk.max.toFixed(1)} ms`,
+            },
+          ]
+        : []),
     ];
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
   }
+}
+
+/** Latency of single durable appends (one transaction and one fsync each), paced like the mutations. */
+async function durableAppendLatency(ctx: BenchContext, perSecond: number, count: number): Promise<{ p50: number; p99: number; max: number }> {
+  const store = new SqliteEventStore(join(ctx.dir, `fsync-${randomUUID()}`, 'events.db'));
+  const took: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      await store.append(`disk-${i % 100}`, [{ id: randomUUID(), type: 'Probe', data: { i }, metadata: { actor: 'bench', correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 } }], 'any');
+      took.push(performance.now() - started);
+      await new Promise((r) => setTimeout(r, Math.max(1000 / perSecond - (performance.now() - started), 0)));
+    }
+  } finally {
+    await store.close();
+  }
+  took.sort((a, b) => a - b);
+  const at = (q: number) => took[Math.min(took.length - 1, Math.floor(q * took.length))];
+  return { p50: at(0.5), p99: at(0.99), max: took[took.length - 1] };
 }

@@ -153,7 +153,7 @@ export async function auditScenario(ctx: BenchContext): Promise<Row[]> {
     await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 60_000, 'the server');
     const query = 'query($r: Int) { machineAt(id: "long", revision: $r) { revision labels } }';
     const latencies: number[] = [];
-    for (let i = 0; i < (ctx.quick ? 40 : 100); i++) {
+    for (let i = 0; i < (ctx.quick ? 20 : 100); i++) {
       const started = performance.now();
       const r = await gql(port, query, { r: 9_999 - (i % 7) });
       if (!r.data?.machineAt) throw new Error(`machineAt failed: ${JSON.stringify(r.errors)}`);
