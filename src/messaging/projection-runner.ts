@@ -470,7 +470,9 @@ export class ProjectionRunner {
       await this.ensureIndexes(info.generation);
     }
     this.shadowSub = this.events.subscribeToAll({ after: info.checkpoint, payloadTypes: Object.keys(this.projection.handlers) });
-    const it = batches(this.shadowSub, { ...this.options, batchSize: Math.max(this.options.batchSize, 1000) });
+    // Large batches: a rebuild's commits are what it waits for (handed to the read store's writer),
+    // and a document changed by several events of one batch is written once.
+    const it = batches(this.shadowSub, { ...this.options, batchSize: Math.max(this.options.batchSize, 4000) });
     for await (const batch of it) {
       if (this.stopped || !this.leads()) break;
       const r = await this.applyBatch(batch, info.generation, 'shadow');

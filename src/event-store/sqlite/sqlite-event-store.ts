@@ -342,12 +342,12 @@ export class SqliteEventStore implements EventStore {
     const start = options.after === undefined || options.after === 'start' ? 0 : options.after;
     const filter = options.filter;
     const envelopes = this.envelopeStatement(options.payloadTypes);
-    const readBatch = this.db.transaction((after: number) => {
+    const readBatch = this.db.transaction((after: number, limit: number) => {
       // One read transaction: the batch and the head come from the same snapshot, so
       // advancing past filtered-out events can never skip a matching one.
-      const events = filter ? this.readFilteredRows(after, filter) : envelopes.all(after, this.batchSize);
+      const events = filter ? this.readFilteredRows(after, filter) : envelopes.all(after, limit);
       const scannedTo =
-        events.length === this.batchSize ? events[events.length - 1].position : (this.stmts.head.get()?.position ?? 0);
+        events.length === (filter ? this.batchSize : limit) ? events[events.length - 1].position : (this.stmts.head.get()?.position ?? 0);
       return { events, scannedTo };
     });
 
@@ -356,7 +356,8 @@ export class SqliteEventStore implements EventStore {
       let after = start;
       while (!closed && !store.closed) {
         const seen = store.changeCounter;
-        const { events, scannedTo } = (filter ? null : store.fromTail(after)) ?? readBatch.deferred(after);
+        // A reader of large pages (a rebuild) reads that much at a time when it reads for itself.
+        const { events, scannedTo } = (filter ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
         for (let i = 0; i < events.length && !closed; i += maxCount) {
           const page = events.slice(i, i + maxCount).map((row) => {
             const eager = row as Envelope & { data?: string | null; metadata?: string | null };
