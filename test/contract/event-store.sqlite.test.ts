@@ -66,6 +66,18 @@ describe('sqlite event store: page-by-page subscriptions', () => {
     await byPage.close();
     expect(paged).toEqual(one);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(50);
+    // A reader of larger pages than the store's read size (a rebuild) reads that much at a time.
+    const large = store.subscribeToAll();
+    const bigSizes: number[] = [];
+    const bigPaged: string[] = [];
+    for await (const page of large.pages!(200)) {
+      bigSizes.push(page.length);
+      bigPaged.push(...page.map((e) => e.id));
+      if (bigPaged.length >= 300) break;
+    }
+    await large.close();
+    expect(bigPaged).toEqual(one);
+    expect(bigSizes[0]).toBe(200);
     await store.close();
   });
 });

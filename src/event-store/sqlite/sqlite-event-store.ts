@@ -356,8 +356,9 @@ export class SqliteEventStore implements EventStore {
       let after = start;
       while (!closed && !store.closed) {
         const seen = store.changeCounter;
-        // A reader of large pages (a rebuild) reads that much at a time when it reads for itself.
-        const { events, scannedTo } = (filter ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
+        // A reader of pages larger than the shared tail's (a rebuild) reads for itself, that much at a time.
+        const own = filter !== undefined || maxCount > store.batchSize;
+        const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
         for (let i = 0; i < events.length && !closed; i += maxCount) {
           const page = events.slice(i, i + maxCount).map((row) => {
             const eager = row as Envelope & { data?: string | null; metadata?: string | null };
