@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { ConcurrentCommitError } from '../../src/read-store/read-store.port';
 import { DuplicateKeyError, SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
 import { tempDir } from '../support/temp';
@@ -53,6 +54,22 @@ describe('sqlite read store, writes on the writer thread', () => {
     expect(await store.find('m', {})).toEqual([]);
     await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'b' } }]);
     expect((await store.find('m', {})).map((d) => d._id)).toEqual(['b']);
+    await store.close();
+  });
+
+  it('a writer thread that dies is started again: the write in flight is answered, later writes apply', async () => {
+    const store = threaded('respawn.db');
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }]);
+    const inFlight = store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'b' } }]).then(
+      () => 'applied',
+      (err: Error) => err.message,
+    );
+    // A crash of the thread, as far as the store can tell.
+    await (store as unknown as { writer: { worker: Worker } }).writer.worker.terminate();
+    expect(await inFlight).toMatch(/^applied$|stopped before confirming the write/);
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'c' } }]);
+    const ids = (await store.find('m', {})).map((d) => d._id);
+    expect(ids).toEqual(expect.arrayContaining(['a', 'c']));
     await store.close();
   });
 

@@ -49,32 +49,61 @@ export function toFailure(err: unknown): WriterFailure {
  * projection batch (find each document, apply the update, serialise it, write it) costs the
  * event loop only the hand-over. Requests are applied one at a time, in the order sent, each in
  * its own transaction, and answered after its commit. The thread holds the process open only
- * while a request is in flight.
+ * while a request is in flight. A thread that dies is started again; the requests it had not
+ * answered fail (each may or may not have committed: the runners' writes are compare-and-sets
+ * and find out on their next try).
  */
 export class WriterClient {
-  private readonly worker: Worker;
+  private worker!: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  /** Set once the thread will not be started again: every later request fails with it. */
   private failure: Error | null = null;
-  private readonly exited: Promise<void>;
+  private closing = false;
+  private exited: Promise<void> = Promise.resolve();
+  private startedAt = 0;
+  private quickExits = 0;
 
-  constructor(file: string, script: string) {
-    this.worker = new Worker(script, { workerData: { file } });
-    this.worker.unref();
-    this.worker.on('message', (reply: WriterReply) => {
+  constructor(
+    private readonly file: string,
+    private readonly script: string,
+  ) {
+    this.spawn();
+  }
+
+  private spawn(): void {
+    const worker = new Worker(this.script, { workerData: { file: this.file } });
+    this.worker = worker;
+    this.startedAt = Date.now();
+    if (this.pending.size === 0) worker.unref();
+    worker.on('message', (reply: WriterReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.settled(reply.id);
       if (reply.ok) p.resolve();
       else p.reject(fromFailure(reply.failure));
     });
-    this.worker.on('error', (err) => this.fail(err));
+    let error: Error | null = null;
+    worker.on('error', (err) => (error = err));
     this.exited = new Promise((resolve) =>
-      this.worker.once('exit', (code) => {
-        this.fail(new Error(`the read store's writer thread exited (code ${code})`));
+      worker.once('exit', (code) => {
+        this.stopped(error ?? new Error(`the read store's writer thread exited (code ${code})`));
         resolve();
       }),
     );
+  }
+
+  private stopped(reason: Error): void {
+    const unanswered = new Error(`the read store's writer thread stopped before confirming the write: ${reason.message}`);
+    for (const [id, p] of [...this.pending]) {
+      this.settled(id);
+      p.reject(unanswered);
+    }
+    if (this.closing) return;
+    // One that dies at once three times running (a missing script, a file it cannot open) is not started again.
+    this.quickExits = Date.now() - this.startedAt < 1_000 ? this.quickExits + 1 : 0;
+    if (this.quickExits >= 3) this.failure = reason;
+    else this.spawn();
   }
 
   request(req: WriterRequest): Promise<void> {
@@ -92,17 +121,9 @@ export class WriterClient {
     if (this.pending.size === 0) this.worker.unref();
   }
 
-  /** The thread died: every request in flight fails (nothing of one that did not answer is assumed applied), and so does every later one. */
-  private fail(err: Error): void {
-    this.failure ??= err;
-    for (const [id, p] of [...this.pending]) {
-      this.settled(id);
-      p.reject(this.failure);
-    }
-  }
-
   /** Waits for the requests in flight, then ends the thread (its connection closes cleanly). */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.failure) return this.exited;
     this.worker.postMessage({ id: 0, op: 'close' });
     this.worker.ref();
