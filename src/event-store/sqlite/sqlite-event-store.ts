@@ -70,8 +70,13 @@ CREATE INDEX IF NOT EXISTS events_causation ON events (json_extract(metadata, '$
 `;
 
 type Envelope = Omit<EventRow, 'data' | 'metadata'>;
-/** How many of the newest rows the shared tail keeps. */
+/**
+ * How many of the newest rows the shared tail keeps: at least the first figure, and up to the
+ * second while a reader in the window still needs them (runners catching up together drift
+ * apart while their writes wait for the read store; one that fell out would read for itself).
+ */
 const TAIL_ROWS = 4096;
+const TAIL_ROWS_MAX = 32_768;
 const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
 
 /**
@@ -131,6 +136,8 @@ export class SqliteEventStore implements EventStore {
    * rows after `from` up to `to` are all here (`to` is the head when `complete`).
    */
   private tail = { rows: [] as EventRow[], from: -1, to: -1, complete: false, counter: -1 };
+  /** Where each reader of the shared tail is: the slowest one inside the window keeps its rows. */
+  private readonly tailReaders = new Map<object, number>();
   private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
   private readonly stmts: ReturnType<SqliteEventStore['prepare']>;
   private readonly appendOne: Database.Transaction<(req: PendingAppend) => AppendResult>;
@@ -354,34 +361,40 @@ export class SqliteEventStore implements EventStore {
     // Each step is what one read found: a page of rows, or nothing (then it waits for a change).
     async function* pages(maxCount: number): AsyncGenerator<RecordedEvent[]> {
       let after = start;
-      while (!closed && !store.closed) {
-        const seen = store.changeCounter;
-        // A reader of pages larger than the shared tail's (a rebuild) reads for itself, that much at a time.
-        const own = filter !== undefined || maxCount > store.batchSize;
-        const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
-        for (let i = 0; i < events.length && !closed; i += maxCount) {
-          const page = events.slice(i, i + maxCount).map((row) => {
-            const eager = row as Envelope & { data?: string | null; metadata?: string | null };
-            return recorded(row, () => (eager.data != null ? (eager as EventRow) : store.stmts.payload.get(row.position)!));
+      const reader = {};
+      try {
+        while (!closed && !store.closed) {
+          const seen = store.changeCounter;
+          // A reader of pages larger than the shared tail's (a rebuild) reads for itself, that much at a time.
+          const own = filter !== undefined || maxCount > store.batchSize;
+          if (!own) store.tailReaders.set(reader, after);
+          const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
+          for (let i = 0; i < events.length && !closed; i += maxCount) {
+            const page = events.slice(i, i + maxCount).map((row) => {
+              const eager = row as Envelope & { data?: string | null; metadata?: string | null };
+              return recorded(row, () => (eager.data != null ? (eager as EventRow) : store.stmts.payload.get(row.position)!));
+            });
+            yield page;
+            after = page[page.length - 1].position;
+          }
+          if (closed) return;
+          after = Math.max(after, scannedTo);
+          if (events.length > 0 || store.changeCounter !== seen) continue;
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              store.waiters.delete(done);
+              wake = null;
+              resolve();
+            };
+            // The safety net: a commit elsewhere that no file notification reported.
+            const timer = setTimeout(() => (store.changedElsewhere(), done()), store.idleWakeMs);
+            wake = done;
+            store.waiters.add(done);
           });
-          yield page;
-          after = page[page.length - 1].position;
         }
-        if (closed) return;
-        after = Math.max(after, scannedTo);
-        if (events.length > 0 || store.changeCounter !== seen) continue;
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            store.waiters.delete(done);
-            wake = null;
-            resolve();
-          };
-          // The safety net: a commit elsewhere that no file notification reported.
-          const timer = setTimeout(() => (store.changedElsewhere(), done()), store.idleWakeMs);
-          wake = done;
-          store.waiters.add(done);
-        });
+      } finally {
+        store.tailReaders.delete(reader);
       }
     }
 
@@ -427,16 +440,23 @@ export class SqliteEventStore implements EventStore {
     // still catching up. A reader at the end of a complete window has nothing new: no read.
     if (t.counter !== this.changeCounter || after > t.to || (after === t.to && !t.complete)) this.refreshTail();
     if (after > t.to) return null;
-    let lo = 0;
-    let hi = t.rows.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (t.rows[mid].position <= after) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = this.tailIndexAfter(after);
     const events = t.rows.slice(lo, lo + this.batchSize);
     const scannedTo = events.length === this.batchSize ? events[events.length - 1].position : t.to;
     return { events, scannedTo };
+  }
+
+  /** The index of the first row of the tail past `position` (binary search: rows are in position order). */
+  private tailIndexAfter(position: number): number {
+    const rows = this.tail.rows;
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (rows[mid].position <= position) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private refreshTail(): void {
@@ -446,8 +466,12 @@ export class SqliteEventStore implements EventStore {
     for (const row of rows) t.rows.push(row);
     t.complete = rows.length < this.batchSize;
     t.to = Math.max(t.to, scannedTo);
-    if (t.rows.length > TAIL_ROWS) {
-      const drop = t.rows.length - TAIL_ROWS;
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const at of this.tailReaders.values()) if (at >= t.from && at < slowest) slowest = at;
+    const needed = slowest === Number.POSITIVE_INFINITY ? 0 : t.rows.length - this.tailIndexAfter(slowest);
+    const keep = Math.min(TAIL_ROWS_MAX, Math.max(TAIL_ROWS, needed));
+    if (t.rows.length > keep) {
+      const drop = t.rows.length - keep;
       t.from = t.rows[drop - 1].position;
       t.rows.splice(0, drop);
     }
