@@ -188,6 +188,8 @@ export class SqliteEventStore implements EventStore {
       lastRevision: db.prepare<[string], { revision: number; hash: string | null }>(
         "SELECT revision, json_extract(metadata, '$.hash') AS hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",
       ),
+      // The (stream, revision) index alone answers it: no row, no JSON.
+      streamExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM events WHERE stream = ? LIMIT 1'),
       byId: db.prepare<[string], { stream: string; revision: number; position: number }>(
         'SELECT stream, revision, position FROM events WHERE id = ?',
       ),
@@ -314,7 +316,7 @@ export class SqliteEventStore implements EventStore {
       options.direction === 'backwards'
         ? this.stmts.streamBackwards.all(stream, options.fromRevision ?? Number.MAX_SAFE_INTEGER, max)
         : this.stmts.streamForwards.all(stream, options.fromRevision ?? 0, max);
-    if (rows.length === 0 && !this.stmts.lastRevision.get(stream)) throw new StreamNotFoundError(stream);
+    if (rows.length === 0 && !this.stmts.streamExists.get(stream)) throw new StreamNotFoundError(stream);
     return rows.map(toRecorded);
   }
 
