@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
-import type { EventSubscription } from '../../src/event-store/event-store.port';
+import { StreamNotFoundError, type EventSubscription } from '../../src/event-store/event-store.port';
 import { eventStoreContract, newEvent } from './event-store.contract';
 
 const dirs: string[] = [];
@@ -78,6 +78,19 @@ describe('sqlite event store: page-by-page subscriptions', () => {
     await largeSub.close();
     expect(large.ids).toEqual(one);
     expect(large.sizes[0]).toBe(200);
+    await store.close();
+  });
+});
+
+describe('sqlite event store: stream reads past the end', () => {
+  it('find nothing on a stream that exists, and a typed error on one that does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    await store.append('end-1', [newEvent('A'), newEvent('B')], 'no_stream');
+    expect(await store.readStream('end-1', { fromRevision: 2 })).toEqual([]);
+    await expect(store.readStream('end-2', { fromRevision: 2 })).rejects.toBeInstanceOf(StreamNotFoundError);
+    await expect(store.readStream('end-2')).rejects.toBeInstanceOf(StreamNotFoundError);
     await store.close();
   });
 });

@@ -75,7 +75,8 @@ export class WriterClient {
     const worker = new Worker(this.script, { workerData: { file: this.file } });
     this.worker = worker;
     this.startedAt = Date.now();
-    if (this.pending.size === 0) worker.unref();
+    // Nothing is in flight at a start (a stop fails what was): held open only by a request.
+    worker.unref();
     worker.on('message', (reply: WriterReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
