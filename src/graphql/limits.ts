@@ -17,6 +17,15 @@ const listEstimator: ComplexityEstimator = ({ args, childComplexity, field }) =>
   return size * Math.max(childComplexity, 1);
 };
 
+/** The variables a cost can depend on: numbers (list sizes), booleans (@skip/@include) and nulls. */
+function costVariables(variables: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(variables)) {
+    if (value === null || typeof value === 'number' || typeof value === 'boolean') kept[name] = value;
+  }
+  return kept;
+}
+
 function limitError(message: string, code = 'BAD_USER_INPUT', status = 400): GraphQLError {
   return new GraphQLError(message, { extensions: { code, http: { status } } });
 }
@@ -28,10 +37,12 @@ function limitError(message: string, code = 'BAD_USER_INPUT', status = 400): Gra
 export function limitsPlugin(config: AppConfig, schema: () => GraphQLSchema): ApolloServerPlugin<GqlContext> {
   const limiter = new RateLimiterMemory({ points: config.graphql.rate_limit_per_minute, duration: 60 });
   // Apollo hands the same parsed document to every request with the same text, and the figures are
-  // a function of the document, the operation and the variables: each is measured once.
+  // a function of the document, the operation and the variables the cost reads: list sizes (`first`,
+  // an Int) and @skip/@include conditions (Booleans). Strings and input objects never change the
+  // cost, so a mutation sent with fresh values each time is still measured once.
   const byDocument = new WeakMap<DocumentNode, Map<string, { aliases: number; cost: number }>>();
   const measured = (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => {
-    const key = `${operationName ?? ''}\u0000${JSON.stringify(variables)}`;
+    const key = `${operationName ?? ''}\u0000${JSON.stringify(costVariables(variables))}`;
     let known = byDocument.get(document);
     const hit = known?.get(key);
     if (hit) return hit;
@@ -41,7 +52,9 @@ export function limitsPlugin(config: AppConfig, schema: () => GraphQLSchema): Ap
     try {
       cost = getComplexity({ schema: schema(), query: document, operationName, variables, estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })] });
     } catch {
-      // Variables that do not coerce: execution refuses them next, naming the field.
+      // Variables that do not coerce: execution refuses them next, naming the field. Not kept, so
+      // the zero never answers for variables that do coerce.
+      return { aliases, cost };
     }
     if (!known) byDocument.set(document, (known = new Map()));
     if (known.size >= 64) known.clear();

@@ -350,6 +350,22 @@ describe('query limits and rate limits', () => {
     expect(r.errors![0].message).toMatch(/query cost \d+ exceeds the limit 500/);
   });
 
+  it('a cost is measured with the variables it reads: list sizes count, other values do not, and a value that does not coerce is not remembered', async () => {
+    // Eleven fields a machine: 10 machines cost 110, the default 50 cost 550.
+    const doc = 'query($n: Int, $f: MachineFilter) { machines(first: $n, filter: $f) { totalCount nodes { id phase revision hypervisor labels allocatable effectiveState instance activeOperation } } }';
+    const costly = /query cost \d+ exceeds the limit 500/;
+    expect((await gql(port, doc, { n: 10, f: { labels: { a: '1' } } })).errors).toBeUndefined();
+    expect((await gql(port, doc, { n: 400, f: { labels: { a: '1' } } })).errors![0].message).toMatch(costly);
+    // Another filter, the same list size: the same verdict, either way.
+    expect((await gql(port, doc, { n: 400, f: { labels: { b: '2' } } })).errors![0].message).toMatch(costly);
+    expect((await gql(port, doc, { n: 10, f: { labels: { b: '2' } } })).errors).toBeUndefined();
+    // A list size that does not coerce is refused by execution, naming the variable...
+    const bad = await gql(port, doc, { n: 'lots', f: null });
+    expect(bad.errors![0].message).toMatch(/\$n/);
+    // ...and its failed measurement does not stand in for the default size afterwards.
+    expect((await gql(port, doc, { f: null })).errors![0].message).toMatch(costly);
+  });
+
   it('too many aliases are refused', async () => {
     const r = await gql(port, '{ a: projections { name } b: projections { name } c: projections { name } }');
     expect(r.errors![0].message).toMatch(/too many aliases: 3 \(limit 2\)/);

@@ -41,6 +41,16 @@ function pathValue(doc: Doc, path: string): unknown {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
+/** The key of a filter that is exactly `{ _id: '<string>' }`, else null. */
+function idLookup(filter: Filter): string | null {
+  let id: string | null = null;
+  for (const key in filter) {
+    if (key !== '_id' || typeof filter._id !== 'string') return null;
+    id = filter._id;
+  }
+  return id;
+}
+
 /** An `_id` range (`$gt`, `$gte`, `$lt`, `$lte` on ASCII strings) as SQL on the key. */
 function idRange(condition: unknown): { sql: string; params: string[] } | null {
   const values = equalityValues(condition);
@@ -265,6 +275,12 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async find(collection: string, filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    const id = idLookup(filter);
+    if (id !== null && !options.skip && options.limit !== 0) {
+      // One document by its key: the primary key answers it, cheaper than a cached result's bookkeeping.
+      const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+      return row ? [JSON.parse(row.doc) as Doc] : [];
+    }
     const key = ResultCache.key('find', collection, filter, options);
     if (key === null) return this.read(collection, filter, options);
     const version = this.version(collection);
