@@ -39,6 +39,12 @@ export function loggerParams(config: AppConfig): Params {
         return id;
       },
       customAttributeKeys: { reqId: 'correlationId' },
+      // A request is logged by what identifies it, not by its headers: cheaper on every request
+      // (the child logger serializes and redacts this eagerly), and no header can leak a secret.
+      serializers: {
+        req: (req: { id?: unknown; method?: string; url?: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
+        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      },
       quietReqLogger: true,
       autoLogging: { ignore: (req: IncomingMessage) => req.url === '/healthz' || req.url === '/readyz' },
     },
