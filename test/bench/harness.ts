@@ -26,6 +26,28 @@ export async function measure(fn: () => Promise<number>, opts: { warmup: number;
   return statsOf(samples);
 }
 
+/**
+ * A figure and its baseline, round by round in turns (baseline, figure, baseline, ...): both meet
+ * the same moments of a shared machine and disk, so a slow spell cannot fall on one side only.
+ */
+export async function measurePair(
+  baseline: () => Promise<number>,
+  figure: () => Promise<number>,
+  opts: { warmup: number; rounds: number },
+): Promise<{ baseline: Stats; figure: Stats }> {
+  for (let i = 0; i < opts.warmup; i++) {
+    await baseline();
+    await figure();
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < opts.rounds; i++) {
+    a.push(await baseline());
+    b.push(await figure());
+  }
+  return { baseline: statsOf(a), figure: statsOf(b) };
+}
+
 export function statsOf(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);

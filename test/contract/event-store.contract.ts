@@ -135,6 +135,16 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       expect(await store.readStream(s('a-8'))).toHaveLength(2);
     });
 
+    it('a retried one-event append is recognised and appends nothing', async () => {
+      const e = newEvent('A');
+      const first = await store.append(s('a-10'), [e], 'no_stream');
+      expect(await store.append(s('a-10'), [e], 'no_stream')).toEqual(first);
+      const f = newEvent('B');
+      const second = await store.append(s('a-10'), [f], first.nextExpectedRevision);
+      expect(await store.append(s('a-10'), [f], first.nextExpectedRevision)).toEqual(second);
+      expect((await store.readStream(s('a-10'))).map((x) => x.type)).toEqual(['A', 'B']);
+    });
+
     it('an event id reused for another event is refused', async () => {
       const id = randomUUID();
       await store.append(s('a-9'), [newEvent('A', {}, id)], 'no_stream');

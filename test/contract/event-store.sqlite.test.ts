@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
-import { StreamNotFoundError, type EventSubscription } from '../../src/event-store/event-store.port';
+import { DuplicateEventIdError, StreamNotFoundError, type EventSubscription } from '../../src/event-store/event-store.port';
 import { eventStoreContract, newEvent } from './event-store.contract';
 
 const dirs: string[] = [];
@@ -96,6 +96,19 @@ describe('sqlite event store: stream reads past the end', () => {
 });
 
 describe('sqlite event store: one group commit, several appends', () => {
+  it('a retried one-event append is answered again whatever it expected, even after the stream moved on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    const store = new SqliteEventStore(join(dir, 'events.db'));
+    const e = newEvent('A');
+    const first = await store.append('r-1', [e], 'no_stream');
+    await store.append('r-1', [newEvent('B')], 'any');
+    for (const expected of ['no_stream', 'any', 'stream_exists', 0, 7] as const) expect(await store.append('r-1', [e], expected)).toEqual(first);
+    expect((await store.readStream('r-1')).map((x) => x.type)).toEqual(['A', 'B']);
+    await expect(store.append('r-2', [e], 'any')).rejects.toBeInstanceOf(DuplicateEventIdError);
+    await store.close();
+  });
+
   it('a rejected append in a group writes nothing of its own, and the appends beside it still commit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
     dirs.push(dir);
@@ -110,17 +123,21 @@ describe('sqlite event store: one group commit, several appends', () => {
       store.append('g-3', [twice, { ...twice }], 'no_stream'),
       store.append('g-4', [newEvent('C')], 5),
       store.append('g-5', [newEvent('D'), newEvent('E')], 'no_stream'),
+      // One event whose id is taken: its insert fails alone, inside the group's transaction.
+      store.append('g-6', [{ ...taken }], 'no_stream'),
+      store.append('g-7', [newEvent('F')], 'no_stream'),
     ]);
-    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled']);
-    expect(outcomes.slice(1, 4).map((o) => (o as PromiseRejectedResult).reason.constructor.name)).toEqual([
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect([1, 2, 3, 5].map((i) => (outcomes[i] as PromiseRejectedResult).reason.constructor.name)).toEqual([
       'DuplicateEventIdError',
       'DuplicateEventIdError',
       'WrongExpectedRevisionError',
+      'DuplicateEventIdError',
     ]);
-    for (const empty of ['g-2', 'g-3', 'g-4']) await expect(store.readStream(empty)).rejects.toThrow(/not found/i);
+    for (const empty of ['g-2', 'g-3', 'g-4', 'g-6']) await expect(store.readStream(empty)).rejects.toThrow(/not found/i);
     expect((await store.readStream('g-1')).map((e) => e.type)).toEqual(['A']);
     expect((await store.readStream('g-5')).map((e) => e.type)).toEqual(['D', 'E']);
-    expect((await store.readAll()).map((e) => e.stream)).toEqual(['g-0', 'g-1', 'g-5', 'g-5']);
+    expect((await store.readAll()).map((e) => e.stream)).toEqual(['g-0', 'g-1', 'g-5', 'g-5', 'g-7']);
     await store.close();
   });
 });

@@ -39,6 +39,11 @@ interface EventRow {
   recorded_at: string;
 }
 
+/** The insert's failure is the event id's uniqueness (not the disk, not the stream's revision). */
+function isIdTaken(err: unknown): boolean {
+  return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes('events.id');
+}
+
 /** An insert failed after others of the same append: only rolling back the whole transaction undoes them. */
 class PartialWriteError extends Error {
   constructor(readonly failure: unknown) {
@@ -265,16 +270,23 @@ export class SqliteEventStore implements EventStore {
 
   private write({ stream, events, expected }: PendingAppend): AppendResult {
     // A retried append (same event ids, same stream, same order) is recognised and answered again.
-    const first = this.stmts.byId.get(events[0].id);
-    if (first) return this.replayedAppend(stream, events);
+    // One event alone is looked up only when it cannot go in (below): the id index is probed once
+    // per append, by the insert, not twice.
+    const single = events.length === 1;
+    if (!single && this.stmts.byId.get(events[0].id)) return this.replayedAppend(stream, events);
 
     const last = this.stmts.lastRevision.get(stream);
     const actual: number | 'no_stream' = last ? last.revision : 'no_stream';
-    if (expected === 'no_stream' && actual !== 'no_stream') throw new WrongExpectedRevisionError(stream, expected, actual);
-    if (expected === 'stream_exists' && actual === 'no_stream') throw new WrongExpectedRevisionError(stream, expected, actual);
-    if (typeof expected === 'number' && expected !== actual) throw new WrongExpectedRevisionError(stream, expected, actual);
+    const wrong =
+      (expected === 'no_stream' && actual !== 'no_stream') ||
+      (expected === 'stream_exists' && actual === 'no_stream') ||
+      (typeof expected === 'number' && expected !== actual);
+    if (wrong) {
+      if (single && this.stmts.byId.get(events[0].id)) return this.replayedAppend(stream, events);
+      throw new WrongExpectedRevisionError(stream, expected, actual);
+    }
 
-    if (events.length > 1) {
+    if (!single) {
       // Every id checked before the first insert, so a duplicate rejects the append with nothing written.
       const ids = new Set<string>([events[0].id]);
       for (const e of events.slice(1)) {
@@ -294,6 +306,9 @@ export class SqliteEventStore implements EventStore {
         position = Number(info.lastInsertRowid);
       }
     } catch (err) {
+      // One event whose id is taken: SQLite undid the failed insert alone, so nothing of this append
+      // is written and the group goes on. A retry is answered again; another event's id is refused.
+      if (single && isIdTaken(err)) return this.replayedAppend(stream, events);
       throw new PartialWriteError(err);
     }
     return { nextExpectedRevision: revision, position };

@@ -9,7 +9,7 @@ import { NewEvent, StreamNotFoundError } from '../../../src/event-store/event-st
 import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
 import { machineDecider, machineStream } from '../../../src/machines/machine.decider';
 import { DecideCommand } from '../../../src/messaging/decide.command';
-import { measure, Row, spreadOf, throughput } from '../harness';
+import { measurePair, Row, spreadOf, throughput } from '../harness';
 
 export interface BenchContext {
   dir: string;
@@ -28,7 +28,8 @@ const event = (type: string, data: Record<string, unknown>): NewEvent => ({ id: 
 
 /** Durable appends from 100 concurrent appenders: one transaction each vs group commit. */
 export async function appendScenarios(ctx: BenchContext): Promise<Row[]> {
-  const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
+  // Rounds are short (about a second a pair): five even in the quick run, for a steadier median.
+  const rounds = { warmup: 1, rounds: 5 };
   const total = ctx.quick ? 2_000 : 5_000;
   // Group commit runs ten times the appends, so both sides are timed over a similar span: a
   // grouped round of the same count lasts a few tens of milliseconds, where one slow fsync decides it.
@@ -38,8 +39,7 @@ export async function appendScenarios(ctx: BenchContext): Promise<Row[]> {
     await store.close();
     return rate;
   };
-  const single = await measure(run(false), rounds);
-  const grouped = await measure(run(true), rounds);
+  const { baseline: single, figure: grouped } = await measurePair(run(false), run(true), rounds);
   const ratio = grouped.median / single.median;
   return [
     {
@@ -117,8 +117,7 @@ export async function commandScenarios(ctx: BenchContext): Promise<Row[]> {
     return rate;
   };
 
-  const base = await measure(direct, rounds);
-  const bus = await measure(viaBus, rounds);
+  const { baseline: base, figure: bus } = await measurePair(direct, viaBus, rounds);
   const ratio = bus.median / base.median;
   return [
     {
