@@ -87,7 +87,7 @@ export class TimeTravelResolver {
       kind: s.kind,
       status: s.status,
       ...s.counters,
-      vms: s.order.map((vmid) => s.vms[vmid]),
+      vms: [...s.vms],
       startedAt: s.startedAt,
       finishedAt: s.finishedAt,
     };

@@ -131,7 +131,7 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
       const { state } = await this.pipeline.load(machineDecider, machineStream(node));
       undoes = state.node.lastDrainAway;
       const away = undoes ? (await this.pipeline.load(drainDecider, drainStream(undoes))).state : null;
-      const moved = away ? away.order.map((v) => away.vms[v]).filter((v) => v.status === 'COMPLETED') : [];
+      const moved = away ? away.vms.filter((v) => v.status === 'COMPLETED') : [];
       const docs = await this.projections.find('vms', { vmid: { $in: moved.map((v) => v.vmid) } });
       const now = new Map(docs.map((d) => [Number(d.vmid), d]));
       vms = moved.map((v) => {
@@ -213,19 +213,19 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
           if (!deadlineTimer) deadlineTimer = setTimeout(() => run.wake(), Math.min(left, 2 ** 31 - 1));
         }
         // Migrations the log says are running but this process is not driving: resumed after a restart.
-        for (const vmid of state.order) {
-          if (state.vms[vmid].status === 'IN_PROGRESS' && !run.inFlight.has(vmid)) this.launch(drainId, state, vmid, run, context);
+        for (const vm of state.vms) {
+          if (vm.status === 'IN_PROGRESS' && !run.inFlight.has(vm.vmid)) this.launch(drainId, state, vm, run, context);
         }
-        const pending = state.order.filter((v) => state.vms[v].status === 'PENDING' && !run.inFlight.has(v));
+        const pending = state.vms.filter((vm) => vm.status === 'PENDING' && !run.inFlight.has(vm.vmid));
         if ((state.stopping || pending.length === 0) && run.inFlight.size === 0) {
           await this.send(drainDecider, drainStream(drainId), { type: 'FinishDrain', drainId, at: new Date().toISOString() }, context('finish'));
           continue;
         }
         if (!state.stopping) {
           const limit = concurrencyOf(request);
-          for (const vmid of pending) {
+          for (const vm of pending) {
             if (run.inFlight.size >= limit) break;
-            this.launch(drainId, state, vmid, run, context);
+            this.launch(drainId, state, vm, run, context);
           }
         }
         await wakeUp;
@@ -235,12 +235,12 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private launch(drainId: string, state: DrainState, vmid: number, run: Run, context: (step: string) => CommandContext): void {
-    run.inFlight.add(vmid);
-    this.migrateOne(drainId, state, state.vms[vmid], context)
-      .catch((err) => this.logger.error({ err, drainId, vmid }, 'migration step failed unexpectedly; it is retried when the drain resumes'))
+  private launch(drainId: string, state: DrainState, vm: DrainVm, run: Run, context: (step: string) => CommandContext): void {
+    run.inFlight.add(vm.vmid);
+    this.migrateOne(drainId, state, vm, context)
+      .catch((err) => this.logger.error({ err, drainId, vmid: vm.vmid }, 'migration step failed unexpectedly; it is retried when the drain resumes'))
       .finally(() => {
-        run.inFlight.delete(vmid);
+        run.inFlight.delete(vm.vmid);
         run.wake();
       });
   }

@@ -63,9 +63,12 @@ export interface DrainState {
   request: DrainRequest | null;
   undoes: string | null;
   status: DrainStatus;
-  /** The plan, in the order it runs. */
-  order: number[];
-  vms: Readonly<Record<number, DrainVm>>;
+  /** The plan's VM ids, in the order it runs. */
+  order: readonly number[];
+  /** The plan's VMs, in the same order: one changed VM copies the list, not a record of them all. */
+  vms: readonly DrainVm[];
+  /** Where each VM id is in `vms` (fixed when the drain starts, shared by every later state). */
+  slot: ReadonlyMap<number, number>;
   counters: Counters;
   /** Set once a cancel or the deadline stops new migrations. */
   stopping: { why: 'CANCELED' | 'DEADLINE'; reason: string } | null;
@@ -80,8 +83,14 @@ function requireStarted(s: DrainState, drainId: string): asserts s is DrainState
   if (!s.id || !s.request) throw new NotFoundError(`drain ${drainId} not found`, { drainId });
 }
 
+/** A VM of the plan by its id, or undefined when it is not part of it. */
+export function vmOf(s: DrainState, vmid: number): DrainVm | undefined {
+  const i = s.slot.get(vmid);
+  return i === undefined ? undefined : s.vms[i];
+}
+
 function requireVm(s: DrainState, vmid: number): DrainVm {
-  const vm = s.vms[vmid];
+  const vm = vmOf(s, vmid);
   if (!vm) throw new NotFoundError(`VM ${vmid} is not part of drain ${s.id}`, { drainId: s.id, vmid });
   return vm;
 }
@@ -90,14 +99,14 @@ function requireRunning(s: DrainState): void {
   if (s.status !== 'IN_PROGRESS') throw new FailedPreconditionError(`drain ${s.id} is ${s.status}: a finished drain does not change`, { drainId: s.id, status: s.status });
 }
 
-const notStarted = (s: DrainState) => s.order.filter((v) => s.vms[v].status === 'PENDING').length;
+const notStarted = (s: DrainState) => s.vms.filter((v) => v.status === 'PENDING').length;
 
 /** Why a finished drain ended as it did, for its message. */
 function outcome(s: DrainState): { status: DrainStatus; reason: string | null } {
   const pending = notStarted(s);
   const left = pending ? `; ${pending} VM${pending === 1 ? '' : 's'} not started` : '';
   if (s.stopping?.why === 'CANCELED') return { status: 'CANCELED', reason: `${s.stopping.reason}${left}` };
-  const failed = s.order.map((v) => s.vms[v]).filter((v) => v.status === 'FAILED');
+  const failed = s.vms.filter((v) => v.status === 'FAILED');
   const failures = failed.length ? `${failed.slice(0, 3).map((v) => `VM ${v.vmid}: ${v.error}`).join('; ')}${failed.length > 3 ? `; and ${failed.length - 3} more` : ''}` : '';
   if (s.stopping?.why === 'DEADLINE') return { status: 'FAILED', reason: [`${s.stopping.reason}${left}`, failures].filter(Boolean).join('. ') };
   if (failed.length) return { status: 'FAILED', reason: failures };
@@ -121,10 +130,10 @@ function stamped(s: DrainState, events: Array<{ type: DrainEvent['type']; data: 
   });
 }
 
-function count(vms: Readonly<Record<number, DrainVm>>, order: readonly number[]): Counters {
-  const c: Counters = { totalVMs: order.length, completedVMs: 0, failedVMs: 0, skippedVMs: 0, inFlight: 0 };
-  for (const v of order) {
-    const st = vms[v].status;
+function count(vms: readonly DrainVm[]): Counters {
+  const c: Counters = { totalVMs: vms.length, completedVMs: 0, failedVMs: 0, skippedVMs: 0, inFlight: 0 };
+  for (const vm of vms) {
+    const st = vm.status;
     if (st === 'COMPLETED') c.completedVMs++;
     else if (st === 'FAILED') c.failedVMs++;
     else if (st === 'SKIPPED') c.skippedVMs++;
@@ -134,8 +143,9 @@ function count(vms: Readonly<Record<number, DrainVm>>, order: readonly number[])
 }
 
 function withVm(s: DrainState, vmid: number, change: Partial<DrainVm>): DrainState {
-  const before = s.vms[vmid];
-  if (!before) return s;
+  const i = s.slot.get(vmid);
+  if (i === undefined) return s;
+  const before = s.vms[i];
   const after = { ...before, ...change };
   const c = { ...s.counters };
   const bump = (st: VmMigrationStatus, by: number) => {
@@ -146,7 +156,9 @@ function withVm(s: DrainState, vmid: number, change: Partial<DrainVm>): DrainSta
   };
   bump(before.status, -1);
   bump(after.status, 1);
-  return { ...s, vms: { ...s.vms, [vmid]: after }, counters: c };
+  const vms = s.vms.slice();
+  vms[i] = after;
+  return { ...s, vms, counters: c };
 }
 
 /**
@@ -164,7 +176,8 @@ export const drainDecider: Decider<DrainCommand, DrainEvent, DrainState> = {
     undoes: null,
     status: 'IN_PROGRESS',
     order: [],
-    vms: {},
+    vms: [],
+    slot: new Map(),
     counters: { totalVMs: 0, completedVMs: 0, failedVMs: 0, skippedVMs: 0, inFlight: 0 },
     stopping: null,
     startedAt: null,
@@ -235,10 +248,11 @@ export const drainDecider: Decider<DrainCommand, DrainEvent, DrainState> = {
     switch (e.type) {
       case 'DrainStarted': {
         const d = e.data;
-        const vms = Object.fromEntries(d.vms.map((v) => [v.vmid, v]));
+        const vms = d.vms;
         const order = d.vms.map((v) => v.vmid);
+        const slot = new Map(order.map((vmid, i) => [vmid, i]));
         const request: DrainRequest = { mode: d.mode, parallel: d.parallel, maxConcurrent: d.maxConcurrent, allowOffline: d.allowOffline, targetNode: d.targetNode, deadline: d.deadline };
-        return { ...s, id: d.drainId, node: d.node, kind: d.kind, undoes: d.undoes, request, status: 'IN_PROGRESS', order, vms, counters: count(vms, order), startedAt: d.at };
+        return { ...s, id: d.drainId, node: d.node, kind: d.kind, undoes: d.undoes, request, status: 'IN_PROGRESS', order, vms, slot, counters: count(vms), startedAt: d.at };
       }
       case 'VmMigrationStarted':
         return withVm(s, e.data.vmid, { status: 'IN_PROGRESS', targetNode: e.data.targetNode, startedAt: e.data.at });
