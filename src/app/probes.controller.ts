@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
+import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { RunnerRegistry } from '../messaging/runner-registry';
 
 /** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: stores reachable, runners running). */
@@ -9,6 +10,7 @@ export class ProbesController {
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(READ_STORE) private readonly readStore: ReadStore,
     private readonly runners: RunnerRegistry,
   ) {}
 
@@ -27,6 +29,13 @@ export class ProbesController {
     } catch (err) {
       ready = false;
       checks.eventStore = { status: 'unreachable', error: (err as Error).message };
+    }
+    try {
+      await this.readStore.ping();
+      checks.readStore = { status: 'ok', store: this.readStore.description };
+    } catch (err) {
+      ready = false;
+      checks.readStore = { status: 'unreachable', error: (err as Error).message };
     }
     const runners = this.runners.statuses();
     const notRunning = runners.filter((r) => r.state === 'starting' || r.state === 'stopped');

@@ -57,6 +57,12 @@ describe('sqlite read store, writes on the writer thread', () => {
     await store.close();
   });
 
+  it('a ping is answered by the reading connection and by the writer thread', async () => {
+    const store = threaded('ping.db');
+    await expect(store.ping()).resolves.toBeUndefined();
+    await store.close();
+  });
+
   it('a writer thread that dies is started again: the write in flight is answered, later writes apply', async () => {
     const store = threaded('respawn.db');
     await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }]);
@@ -76,6 +82,8 @@ describe('sqlite read store, writes on the writer thread', () => {
   it('a writer thread that cannot start fails the write with its reason, instead of hanging', async () => {
     const store = new SqliteReadStore(join(dir.path, 'nothread.db'), { writerThread: true, writerScript: join(dir.path, 'missing.js') });
     await expect(store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }])).rejects.toThrow(/missing\.js|Cannot find module/);
+    // Readiness asks the same thread: a store that cannot write is not ready.
+    await expect(store.ping()).rejects.toThrow(/missing\.js|Cannot find module/);
     await store.close();
   });
 });

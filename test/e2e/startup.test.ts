@@ -19,7 +19,7 @@ describe('starting the server', () => {
       expect(await health.json()).toMatchObject({ status: 'ok' });
       const ready = await fetch(`http://localhost:${port}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ status: 'ready', checks: { eventStore: { status: 'ok' } } });
+      expect(await ready.json()).toMatchObject({ status: 'ready', checks: { eventStore: { status: 'ok' }, readStore: { status: 'ok' } } });
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

@@ -493,8 +493,10 @@ export class SqliteReadStore implements ReadStore {
     return rows.map((r) => r.name.slice(3)).sort();
   }
 
+  /** The file answers a read, and the writer thread (when there is one) answers too. */
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+    await this.writer?.request({ op: 'ping' });
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,8 @@ import { Change, ConcurrentCommitError, Filter, IndexSpec } from '../read-store.
 export type WriterRequest =
   | { op: 'commit'; changes: readonly Change[] }
   | { op: 'ensureIndexes'; collection: string; indexes: readonly IndexSpec[] }
-  | { op: 'dropCollection'; collection: string };
+  | { op: 'dropCollection'; collection: string }
+  | { op: 'ping' };
 
 /** A refusal as it crosses the thread boundary: enough to rebuild the error the caller tests for. */
 export interface WriterFailure {

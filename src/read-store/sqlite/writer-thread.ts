@@ -22,7 +22,8 @@ port.on('message', (msg: (WriterRequest | { op: 'close' }) & { id: number }) => 
     try {
       if (msg.op === 'commit') await store.commit(msg.changes);
       else if (msg.op === 'ensureIndexes') await store.ensureIndexes(msg.collection, msg.indexes);
-      else await store.dropCollection(msg.collection);
+      else if (msg.op === 'dropCollection') await store.dropCollection(msg.collection);
+      else await store.ping();
       reply = { id: msg.id, ok: true };
     } catch (err) {
       reply = { id: msg.id, ok: false, failure: toFailure(err) };
