@@ -57,6 +57,21 @@ describe('sqlite read store, writes on the writer thread', () => {
     await store.close();
   });
 
+  it('reads of a collection never written find nothing and create nothing: tables are the writer\'s to make', async () => {
+    const store = threaded('no-table.db');
+    expect(await store.find('ghost', { phase: 'READY' })).toEqual([]);
+    expect(await store.find('ghost', {}, { sort: { _id: 1 }, limit: 5 })).toEqual([]);
+    expect(await store.findOne('ghost', { _id: 'x' })).toBeNull();
+    expect(await store.count('ghost', {})).toBe(0);
+    expect(await store.count('ghost', { phase: 'READY' })).toBe(0);
+    expect(await store.listCollections()).not.toContain('ghost');
+    await store.commit([{ op: 'insertOne', collection: 'ghost', doc: { _id: 'x', phase: 'READY' } }]);
+    expect(await store.findOne('ghost', { _id: 'x' })).toEqual({ _id: 'x', phase: 'READY' });
+    expect(await store.count('ghost', {})).toBe(1);
+    expect(await store.listCollections()).toContain('ghost');
+    await store.close();
+  });
+
   it('a ping is answered by the reading connection and by the writer thread', async () => {
     const store = threaded('ping.db');
     await expect(store.ping()).resolves.toBeUndefined();

@@ -223,9 +223,22 @@ export class SqliteReadStore implements ReadStore {
     return { where: terms.length ? terms.join(' AND ') : '1', params };
   }
 
+  /**
+   * The table to read a collection from, or null when it has none yet. With a writer thread, a
+   * read never creates it: tables are the writer's to make, and nothing is there to find anyway.
+   */
+  private readTable(collection: string): string | null {
+    if (!this.writer || this.known.has(collection)) return this.table(collection);
+    const name = this.tableName(collection);
+    if (!this.stmt(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(`rm_${collection}`)) return null;
+    this.known.add(collection);
+    return name;
+  }
+
   /** Documents that may match (the pre-filter's rows), parsed; the caller applies the filter. */
   private candidates(collection: string, filter: Filter): Doc[] {
-    const table = this.table(collection);
+    const table = this.readTable(collection);
+    if (!table) return [];
     const pre = this.prefilter(collection, filter);
     const rows = this.stmt(`SELECT doc FROM ${table} WHERE ${pre.where}`).all(...pre.params) as Array<{ doc: string }>;
     return rows.map((r) => JSON.parse(r.doc) as Doc);
@@ -237,7 +250,8 @@ export class SqliteReadStore implements ReadStore {
    * not SQLite's (a non-ASCII id, where SQLite's byte order and JavaScript's may differ).
    */
   private pageInIdOrder(collection: string, filter: Filter, descending: boolean, skip: number, limit: number): Doc[] | null {
-    const table = this.table(collection);
+    const table = this.readTable(collection);
+    if (!table) return [];
     const pre = this.prefilter(collection, filter);
     const q = query(filter);
     // The first chunk is the page itself (enough when the pre-filter is exact); later chunks double.
@@ -266,7 +280,9 @@ export class SqliteReadStore implements ReadStore {
   /** The query plan a filter gets: for tests and operators, "does this scan?". */
   explain(collection: string, filter: Filter): string {
     const pre = this.prefilter(collection, filter);
-    const plan = this.db.prepare(`EXPLAIN QUERY PLAN SELECT doc FROM ${this.table(collection)} WHERE ${pre.where}`).all(...pre.params) as Array<{ detail: string }>;
+    const table = this.readTable(collection);
+    if (!table) return `no table for ${collection}`;
+    const plan = this.db.prepare(`EXPLAIN QUERY PLAN SELECT doc FROM ${table} WHERE ${pre.where}`).all(...pre.params) as Array<{ detail: string }>;
     return plan.map((p) => p.detail).join('; ');
   }
 
@@ -278,7 +294,8 @@ export class SqliteReadStore implements ReadStore {
     const id = idLookup(filter);
     if (id !== null && !options.skip && options.limit !== 0) {
       // One document by its key: the primary key answers it, cheaper than a cached result's bookkeeping.
-      const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+      const table = this.readTable(collection);
+      const row = table ? (this.stmt(`SELECT doc FROM ${table} WHERE id = ?`).get(id) as { doc: string } | undefined) : undefined;
       return row ? [JSON.parse(row.doc) as Doc] : [];
     }
     const key = ResultCache.key('find', collection, filter, options);
@@ -315,7 +332,8 @@ export class SqliteReadStore implements ReadStore {
 
   private countNow(collection: string, filter: Filter): number {
     if (Object.keys(filter).length === 0) {
-      return (this.stmt(`SELECT count(*) AS n FROM ${this.table(collection)}`).get() as { n: number }).n;
+      const table = this.readTable(collection);
+      return table ? (this.stmt(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n : 0;
     }
     const q = query(filter);
     return this.candidates(collection, filter).filter((d) => q.test(d)).length;
