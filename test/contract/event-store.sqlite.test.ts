@@ -82,6 +82,38 @@ describe('sqlite event store: page-by-page subscriptions', () => {
   });
 });
 
+describe('sqlite event store: the shared tail', () => {
+  it('keeps the rows a slower reader inside it still needs, and serves them to it without reads of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    const store = new SqliteEventStore(join(dir, 'events.db'), { subscriptionBatchSize: 100 });
+    // 12,000 events: three times the 4,096 rows the tail keeps when nobody needs more.
+    for (let i = 0; i < 120; i++) await store.append(`t-${i}`, Array.from({ length: 100 }, () => newEvent('T')), 'no_stream');
+    const fast = store.subscribeToAll().pages!(100)[Symbol.asyncIterator]();
+    const slow = store.subscribeToAll().pages!(100)[Symbol.asyncIterator]();
+    // Both start together; the slow one stops after its first page, the fast one reads to the head.
+    const first = await slow.next();
+    expect((first.value as Array<{ position: number }>).at(-1)!.position).toBe(100);
+    let seen = 0;
+    while (seen < 12_000) seen += ((await fast.next()).value as unknown[]).length;
+    // What the test cannot see from outside: the tail still starts at or before the slow reader.
+    const tail = (store as unknown as { tail: { from: number; rows: unknown[] } }).tail;
+    expect(tail.from).toBeLessThanOrEqual(100);
+    // The slow reader catches up on the kept rows, in order, with no read of the file of its own.
+    const own = jest.spyOn((store as unknown as { stmts: { envelopesForwards: { all: () => unknown } } }).stmts.envelopesForwards, 'all');
+    let position = 100;
+    while (position < 12_000) {
+      const page = (await slow.next()).value as Array<{ position: number }>;
+      expect(page[0].position).toBe(position + 1);
+      position = page.at(-1)!.position;
+    }
+    expect(own).not.toHaveBeenCalled();
+    await fast.return!(undefined);
+    await slow.return!(undefined);
+    await store.close();
+  });
+});
+
 describe('sqlite event store: stream reads past the end', () => {
   it('find nothing on a stream that exists, and a typed error on one that does not', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));

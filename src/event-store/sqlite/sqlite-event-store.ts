@@ -41,7 +41,9 @@ interface EventRow {
 
 /** The insert's failure is the event id's uniqueness (not the disk, not the stream's revision). */
 function isIdTaken(err: unknown): boolean {
-  return err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && err.message.includes('events.id');
+  // By its code, not its class: the driver's error class is set once per process, when first loaded.
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' && typeof e.message === 'string' && e.message.includes('events.id');
 }
 
 /** An insert failed after others of the same append: only rolling back the whole transaction undoes them. */
