@@ -74,7 +74,7 @@ export async function throughput(clients: number, total: number, op: (i: number)
 }
 
 export function fmt(n: number): string {
-  if (n >= 100) return Math.round(n).toLocaleString('en-US');
+  if (Number.isInteger(n) || n >= 100) return Math.round(n).toLocaleString('en-US');
   if (n >= 10) return n.toFixed(1);
   return n.toFixed(2);
 }

@@ -31,6 +31,16 @@ export interface WsLoadResult {
   /** This process's own event-loop delay while sending: how much of the latency is the generator's. */
   generatorLoopDelayP99: number;
   generatorLoopDelayMax: number;
+  /** The server's own durable appends while measuring (its append-duration histogram): the disk's share. */
+  serverAppends: { count: number; over25ms: number; over100ms: number };
+}
+
+/** The server's append-duration histogram: appends in all, and those that took longer than 25 and 100 ms. */
+async function appendHistogram(port: number): Promise<{ count: number; over25ms: number; over100ms: number }> {
+  const text = await (await fetch(`http://localhost:${port}/metrics`)).text();
+  const value = (series: string) => Number(text.match(new RegExp(`^drydock_event_append_duration_seconds_${series} (\\d+)$`, 'm'))?.[1] ?? NaN);
+  const count = value('count');
+  return { count, over25ms: count - value('bucket\\{le="0.025"\\}'), over100ms: count - value('bucket\\{le="0.1"\\}') };
 }
 
 const SUBSCRIPTION = 'subscription($id: ID!) { machineChanged(id: $id) { id labels } }';
@@ -99,6 +109,7 @@ async function main() {
 
   let mutationErrors = 0;
   const inFlight: Promise<void>[] = [];
+  const appendsBefore = await appendHistogram(a.port);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const started = performance.now();
@@ -120,10 +131,16 @@ async function main() {
   const expected = Array.from({ length: a.subscribers }, (_, k) => perMachine(k)).reduce((x, y) => x + y, 0);
   const deadline = Date.now() + a.waitMs;
   while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const appendsAfter = await appendHistogram(a.port);
+  const serverAppends = {
+    count: appendsAfter.count - appendsBefore.count,
+    over25ms: appendsAfter.over25ms - appendsBefore.over25ms,
+    over100ms: appendsAfter.over100ms - appendsBefore.over100ms,
+  };
   await Promise.all(clients.map((c) => c.dispose()));
   const sorted = latencies.sort((x, y) => x - y);
   const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
-  report({ expected, received, duplicates, mutationErrors, sendSeconds, p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? NaN, generatorLoopDelayP99: loop.percentile(99) / 1e6, generatorLoopDelayMax: loop.max / 1e6 } satisfies WsLoadResult);
+  report({ expected, received, duplicates, mutationErrors, sendSeconds, p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? NaN, generatorLoopDelayP99: loop.percentile(99) / 1e6, generatorLoopDelayMax: loop.max / 1e6, serverAppends } satisfies WsLoadResult);
 }
 
 main().catch((e) => {

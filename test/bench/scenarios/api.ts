@@ -165,6 +165,21 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
         spread: `max ${r.max.toFixed(1)} ms; generator loop p99 ${r.generatorLoopDelayP99.toFixed(1)} ms`,
         detail: { ...r, sentPerSecond: mutations / r.sendSeconds, durableAppendAlone: disk },
       },
+      ...(perMachine === 1
+        ? [
+            {
+              scenario: `  for reference: the server's own durable appends during the run, over 25 ms`,
+              figure: r.serverAppends.over25ms,
+              unit: 'appends',
+              baseline: null,
+              baselineName: null,
+              ratio: null,
+              target: '—',
+              pass: null,
+              spread: `of ${r.serverAppends.count.toLocaleString('en-US')}; ${r.serverAppends.over100ms} over 100 ms`,
+            },
+          ]
+        : []),
       ...(disk
         ? [
             {
