@@ -23,19 +23,14 @@ export class ProbesController {
   async readyz() {
     const checks: Record<string, unknown> = {};
     let ready = true;
-    try {
-      await this.store.ping();
-      checks.eventStore = { status: 'ok', store: this.store.description };
-    } catch (err) {
-      ready = false;
-      checks.eventStore = { status: 'unreachable', error: (err as Error).message };
-    }
-    try {
-      await this.readStore.ping();
-      checks.readStore = { status: 'ok', store: this.readStore.description };
-    } catch (err) {
-      ready = false;
-      checks.readStore = { status: 'unreachable', error: (err as Error).message };
+    for (const [name, store] of [['eventStore', this.store], ['readStore', this.readStore]] as const) {
+      try {
+        await store.ping();
+        checks[name] = { status: 'ok', store: store.description };
+      } catch (err) {
+        ready = false;
+        checks[name] = { status: 'unreachable', error: (err as Error).message };
+      }
     }
     const runners = this.runners.statuses();
     const notRunning = runners.filter((r) => r.state === 'starting' || r.state === 'stopped');

@@ -1,19 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
+import { SqliteEventStore, type SqliteEventStoreOptions } from '../../src/event-store/sqlite/sqlite-event-store';
 import { DuplicateEventIdError, StreamNotFoundError, type EventSubscription } from '../../src/event-store/event-store.port';
 import { eventStoreContract, newEvent } from './event-store.contract';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
+/** A store on a fresh file in a directory of its own (removed after the suite). */
+function fresh(options: SqliteEventStoreOptions = {}): SqliteEventStore {
+  const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+  dirs.push(dir);
+  return new SqliteEventStore(join(dir, 'events.db'), options);
+}
+
 function open(groupCommit: boolean) {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    return new SqliteEventStore(join(dir, 'events.db'), { groupCommit });
-  };
+  return async () => fresh({ groupCommit });
 }
 
 eventStoreContract('sqlite (group commit)', open(true));
@@ -47,9 +50,7 @@ describe('sqlite event store: two connections on one file (two processes)', () =
 
 describe('sqlite event store: page-by-page subscriptions', () => {
   it('deliver the same events as event by event, in pages of at most the size asked, and refuse a second reader', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    const store = new SqliteEventStore(join(dir, 'events.db'), { subscriptionBatchSize: 64 });
+    const store = fresh({ subscriptionBatchSize: 64 });
     for (let i = 0; i < 30; i++) await store.append(`p-${i}`, Array.from({ length: 10 }, () => newEvent('P')), 'no_stream');
     const byEvent = store.subscribeToAll();
     const one: string[] = [];
@@ -84,9 +85,7 @@ describe('sqlite event store: page-by-page subscriptions', () => {
 
 describe('sqlite event store: the shared tail', () => {
   it('keeps the rows a slower reader inside it still needs, and serves them to it without reads of its own', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    const store = new SqliteEventStore(join(dir, 'events.db'), { subscriptionBatchSize: 100 });
+    const store = fresh({ subscriptionBatchSize: 100 });
     // 12,000 events: three times the 4,096 rows the tail keeps when nobody needs more.
     for (let i = 0; i < 120; i++) await store.append(`t-${i}`, Array.from({ length: 100 }, () => newEvent('T')), 'no_stream');
     const fast = store.subscribeToAll().pages!(100)[Symbol.asyncIterator]();
@@ -116,9 +115,7 @@ describe('sqlite event store: the shared tail', () => {
 
 describe('sqlite event store: stream reads past the end', () => {
   it('find nothing on a stream that exists, and a typed error on one that does not', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    const store = new SqliteEventStore(join(dir, 'events.db'));
+    const store = fresh();
     await store.append('end-1', [newEvent('A'), newEvent('B')], 'no_stream');
     expect(await store.readStream('end-1', { fromRevision: 2 })).toEqual([]);
     await expect(store.readStream('end-2', { fromRevision: 2 })).rejects.toBeInstanceOf(StreamNotFoundError);
@@ -129,9 +126,7 @@ describe('sqlite event store: stream reads past the end', () => {
 
 describe('sqlite event store: one group commit, several appends', () => {
   it('a retried one-event append is answered again whatever it expected, even after the stream moved on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    const store = new SqliteEventStore(join(dir, 'events.db'));
+    const store = fresh();
     const e = newEvent('A');
     const first = await store.append('r-1', [e], 'no_stream');
     await store.append('r-1', [newEvent('B')], 'any');
@@ -142,9 +137,7 @@ describe('sqlite event store: one group commit, several appends', () => {
   });
 
   it('a rejected append in a group writes nothing of its own, and the appends beside it still commit', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    const store = new SqliteEventStore(join(dir, 'events.db'));
+    const store = fresh();
     const taken = newEvent('Taken');
     await store.append('g-0', [taken], 'no_stream');
     const twice = newEvent('Twice');
