@@ -11,6 +11,43 @@ describe('embedded event store on a real file', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
 
+  it('moves a file from before the causation column over once: old events are found by their cause, new ones too', async () => {
+    const file = join(dir.path, 'old-format.db');
+    // The first files' shape: no causation column, an index over the metadata JSON instead.
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    old.exec(`CREATE TABLE events (
+      position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL, revision INTEGER NOT NULL,
+      type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at TEXT NOT NULL, UNIQUE (stream, revision));
+      CREATE INDEX events_causation ON events (json_extract(metadata, '$.causationId'));`);
+    const meta = (causationId: string | null) => JSON.stringify({ actor: 't', correlationId: 'c', causationId, requestId: null, occurredAt: '', schemaVersion: 1 });
+    const insert = old.prepare('INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insert.run('root', 'a', 0, 'Root', '{}', meta(null), '2026-01-01T00:00:00Z');
+    insert.run('child-1', 'b', 0, 'Child', '{}', meta('root'), '2026-01-01T00:00:01Z');
+    insert.run('child-2', 'c', 0, 'Child', '{}', meta('root'), '2026-01-01T00:00:02Z');
+    old.close();
+
+    // Two stores open it one after the other: the first moves it over, the second finds it done.
+    const first = new SqliteEventStore(file);
+    const second = new SqliteEventStore(file);
+    expect((await second.readCausedBy('root')).map((e) => e.id)).toEqual(['child-1', 'child-2']);
+    const later = { id: 'child-3', type: 'Child', data: {}, metadata: { actor: 't', correlationId: 'c', causationId: 'root', requestId: null, occurredAt: '', schemaVersion: 1 } };
+    await first.append('d', [later], 'no_stream');
+    expect((await first.readCausedBy('root')).map((e) => e.id)).toEqual(['child-1', 'child-2', 'child-3']);
+    expect(await first.readCausedBy('child-1')).toEqual([]);
+    await first.close();
+    await second.close();
+
+    const db = new Database(file);
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").all() as Array<{ name: string }>).map((r) => r.name);
+    expect(indexes).toContain('events_caused_by');
+    expect(indexes).not.toContain('events_causation');
+    // The cause comes from the column's index, not from parsing every event's metadata.
+    const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT * FROM events WHERE causation_id = ? ORDER BY position').all('root') as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+    expect(plan).toMatch(/events_caused_by/);
+    db.close();
+  });
+
   it('keeps the log in WAL mode', async () => {
     const file = join(dir.path, 'pragmas.db');
     const store = new SqliteEventStore(file);

@@ -71,10 +71,18 @@ CREATE TABLE IF NOT EXISTS events (
   data        TEXT    NOT NULL,
   metadata    TEXT    NOT NULL,
   recorded_at TEXT    NOT NULL,
+  causation_id TEXT,
   UNIQUE (stream, revision)
 );
-CREATE INDEX IF NOT EXISTS events_causation ON events (json_extract(metadata, '$.causationId'));
 `;
+
+/**
+ * What caused an event, for cause chains: a column of its own, set at insert from the metadata,
+ * with an index over the events that have one. (The first files indexed an expression over the
+ * metadata JSON instead, which parsed every event's metadata at every insert: a fifth of a
+ * grouped append. `migrate` moves such a file over once.)
+ */
+const CAUSATION_INDEX = 'CREATE INDEX IF NOT EXISTS events_caused_by ON events (causation_id) WHERE causation_id IS NOT NULL';
 
 type Envelope = Omit<EventRow, 'data' | 'metadata'>;
 /**
@@ -163,6 +171,7 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    this.migrate();
     // Touch the schema so a corrupt file fails here, at start-up, not on the first write.
     this.db.prepare('SELECT count(*) FROM events WHERE position < 0').get();
     this.description = `sqlite event store (${file})`;
@@ -189,6 +198,27 @@ export class SqliteEventStore implements EventStore {
     );
   }
 
+  /**
+   * A file from before the causation column gets it, filled from the metadata, with its index, in
+   * one transaction (a crash leaves the file as it was), and the expression index goes. Another
+   * process opening the same file at the same moment finds the work done once it has the lock.
+   */
+  private migrate(): void {
+    const hasColumn = () => (this.db.pragma('table_info(events)') as Array<{ name: string }>).some((c) => c.name === 'causation_id');
+    if (!hasColumn()) {
+      this.db
+        .transaction(() => {
+          if (hasColumn()) return;
+          this.db.exec('ALTER TABLE events ADD COLUMN causation_id TEXT');
+          this.db.exec("UPDATE events SET causation_id = json_extract(metadata, '$.causationId') WHERE json_extract(metadata, '$.causationId') IS NOT NULL");
+          this.db.exec(CAUSATION_INDEX);
+          this.db.exec('DROP INDEX IF EXISTS events_causation');
+        })
+        .immediate();
+    }
+    this.db.exec(CAUSATION_INDEX);
+  }
+
   private prepare() {
     const db = this.db;
     return {
@@ -201,11 +231,9 @@ export class SqliteEventStore implements EventStore {
         'SELECT stream, revision, position FROM events WHERE id = ?',
       ),
       insert: db.prepare(
-        'INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at, causation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      causedBy: db.prepare<[string, number], EventRow>(
-        "SELECT * FROM events WHERE json_extract(metadata, '$.causationId') = ? ORDER BY position ASC LIMIT ?",
-      ),
+      causedBy: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE causation_id = ? ORDER BY position ASC LIMIT ?'),
       eventById: db.prepare<[string], EventRow>('SELECT * FROM events WHERE id = ?'),
       head: db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
       streamForwards: db.prepare<[string, number, number], EventRow>(
@@ -308,7 +336,8 @@ export class SqliteEventStore implements EventStore {
     try {
       for (const e of sealed) {
         revision += 1;
-        const info = this.stmts.insert.run(e.id, stream, revision, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata), recordedAt);
+        const cause = e.metadata.causationId;
+        const info = this.stmts.insert.run(e.id, stream, revision, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata), recordedAt, typeof cause === 'string' ? cause : null);
         position = Number(info.lastInsertRowid);
       }
     } catch (err) {
