@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { Subscription } from 'rxjs';
 import { AppConfig } from '../config/config';
@@ -6,6 +6,7 @@ import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { machineDecider, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
 import { Decider } from '../messaging/decider';
+import { Executor, ExecutorHost } from '../messaging/executors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { MIGRATION_PROVIDER, MigrationProvider } from '../providers/migration-provider.port';
 import { concurrencyOf, DrainRequest, DrainState, DrainVm, drainDecider, drainStream } from './drain.decider';
@@ -28,14 +29,14 @@ interface Run {
  * VM, step), so a step repeated after a crash records nothing twice and no VM moves twice.
  */
 @Injectable()
-export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutdown {
+export class DrainExecutor implements Executor {
   private readonly runs = new Map<string, Run>();
   /** Capacity promised to migrations whose move the `vms` read model does not show yet, by node. */
   private readonly reserved = new Map<string, Size>();
   private nodesCache: { nodes: NodeView[] } | null = null;
   private nodesGeneration = 0;
-  private readonly subscriptions: Subscription[] = [];
-  private stopped = false;
+  private subscriptions: Subscription[] = [];
+  private stopped = true;
 
   constructor(
     private readonly pipeline: CommandPipeline,
@@ -44,11 +45,14 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(MIGRATION_PROVIDER) private readonly provider: MigrationProvider,
     private readonly config: AppConfig,
     private readonly logger: PinoLogger,
+    host: ExecutorHost,
   ) {
     this.logger.setContext('drains');
+    host.register(this);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  async start(): Promise<void> {
+    this.stopped = false;
     const startHead = await this.events.headPosition();
     this.subscriptions.push(
       this.projections.committedBy('drains').subscribe((c) => {
@@ -64,9 +68,10 @@ export class DrainExecutor implements OnApplicationBootstrap, OnApplicationShutd
     void this.resume(startHead).catch((err) => this.logger.error({ err }, 'resuming drains failed'));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true;
     for (const s of this.subscriptions) s.unsubscribe();
+    this.subscriptions = [];
     for (const r of this.runs.values()) r.wake();
   }
 

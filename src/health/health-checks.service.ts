@@ -1,9 +1,11 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
+import { Subscription } from 'rxjs';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
 import { FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
+import { Executor, ExecutorHost } from '../messaging/executors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { Metrics } from '../metrics/metrics';
 import { HEALTH_PROVIDER, HealthProvider, ProbeTarget } from '../providers/health-provider.port';
@@ -24,10 +26,12 @@ const tagLabels = (tags: string[]): Record<string, string> =>
  * (`[health] enabled`, `[recovery] enabled`); the rest of the app does not depend on them.
  */
 @Injectable()
-export class HealthChecksService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class HealthChecksService implements Executor {
   readonly monitor: HealthMonitor | null;
   readonly recoveries: RecoveryRunner | null;
-  private readonly stop = new AbortController();
+  /** Aborted while this instance does not hold the executors' lease. */
+  private halt = new AbortController();
+  private subscription: Subscription | null = null;
 
   constructor(
     pipeline: CommandPipeline,
@@ -38,6 +42,7 @@ export class HealthChecksService implements OnApplicationBootstrap, OnApplicatio
     metrics: Metrics,
     private readonly logger: PinoLogger,
     @Inject(HEALTH_CLOCK) private readonly clock: Clock,
+    host: ExecutorHost,
   ) {
     this.logger.setContext('health');
     const log = { info: (o: object, m: string) => logger.info(o, m), warn: (o: object, m: string) => logger.warn(o, m), error: (o: object, m: string) => logger.error(o, m) };
@@ -71,40 +76,54 @@ export class HealthChecksService implements OnApplicationBootstrap, OnApplicatio
           targets: () => this.targets(),
         })
       : null;
+    // Nothing is driven until this instance holds the executors' lease: a recovery asked for here
+    // meanwhile is recorded, and the holder picks it up.
+    this.halt.abort();
+    this.recoveries?.close();
+    host.register(this);
+    if (!this.monitor && !this.recoveries) this.logger.info({}, 'health checks and recovery are switched off');
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    if (!this.monitor && !this.recoveries) {
-      this.logger.info({}, 'health checks and recovery are switched off');
-      return;
-    }
-    void this.start().catch((err) => this.logger.error({ err }, 'health checks stopped on an unexpected error'));
+  async start(): Promise<void> {
+    if (!this.monitor && !this.recoveries) return;
+    this.halt = new AbortController();
+    this.recoveries?.reopen();
+    // Recoveries asked for through another instance (an operator's), recorded there, driven here.
+    this.subscription = this.projections.committedBy('recoveries').subscribe((c) => {
+      for (const e of c.events) {
+        if (e.type === 'RecoveryRequested') this.recoveries?.resume([{ kind: e.data.kind as TargetRef['kind'], id: String(e.data.targetId) }]);
+      }
+    });
+    void this.run().catch((err) => this.logger.error({ err }, 'health checks stopped on an unexpected error'));
   }
 
-  private async start(): Promise<void> {
+  async stop(): Promise<void> {
+    this.halt.abort();
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    this.recoveries?.close();
+  }
+
+  private async run(): Promise<void> {
     await this.projections.waitFor(['machines', 'vms', 'recoveries'], await this.events.headPosition());
     if (this.recoveries) {
       const open = await this.projections.find('recoveries', { status: 'IN_PROGRESS' });
       if (open.length) this.logger.info({ recoveries: open.length }, 'resuming open recoveries');
       this.recoveries.resume(open.map((d) => ({ kind: d.kind as TargetRef['kind'], id: String(d.targetId) })));
     }
-    while (this.monitor && !this.stop.signal.aborted) {
+    const halted = this.halt.signal;
+    while (this.monitor && !halted.aborted) {
       try {
         await this.monitor.round();
       } catch (err) {
         this.logger.error({ err }, 'health round failed; trying again next interval');
       }
       try {
-        await this.clock.sleep(this.config.health.interval_ms, this.stop.signal);
+        await this.clock.sleep(this.config.health.interval_ms, halted);
       } catch {
         return;
       }
     }
-  }
-
-  onApplicationShutdown(): void {
-    this.stop.abort();
-    this.recoveries?.close();
   }
 
   /** Read a page at a time: a round over 100,000 machines holds their targets, not their documents. */

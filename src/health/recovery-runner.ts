@@ -49,7 +49,7 @@ export interface RecoveryDeps {
 export class RecoveryRunner {
   private readonly loops = new Map<string, Promise<void>>();
   private readonly waiting: Array<() => void> = [];
-  private readonly stop = new AbortController();
+  private stop = new AbortController();
   private running = 0;
   /** The most attempts seen running at once (tests and the bench read it). */
   peakConcurrent = 0;
@@ -57,7 +57,8 @@ export class RecoveryRunner {
   constructor(private readonly deps: RecoveryDeps) {}
 
   /**
-   * Records a recovery request for the target and drives it. Derived from `cause` (the event
+   * Records a recovery request for the target and drives it (when open: closed, it only records,
+   * and the instance holding the executors' lease picks it up). Derived from `cause` (the event
    * that found the target unwell) the request is recorded once however often it is made.
    * Returns the id of the recovery now active for the target.
    */
@@ -75,9 +76,15 @@ export class RecoveryRunner {
     for (const t of targets) this.drive(t);
   }
 
+  /** Stops driving: recoveries in flight end at their next step; requests are still recorded. */
   close(): void {
     this.stop.abort();
     for (const w of this.waiting.splice(0)) w();
+  }
+
+  /** Drives again after `close` (this instance holds the executors' lease again). */
+  reopen(): void {
+    if (this.stop.signal.aborted) this.stop = new AbortController();
   }
 
   /** Resolves when every recovery driven now has ended (tests). */

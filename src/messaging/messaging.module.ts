@@ -7,6 +7,7 @@ import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { CommandPipeline } from './command-pipeline';
 import { DecideCommandHandler } from './decide.command';
+import { ExecutorHost } from './executors';
 import { Leases, thisProcess } from './leases';
 import { Projection, Saga } from './projection';
 import { PROJECTIONS, ProjectionsService } from './projections.service';
@@ -44,8 +45,9 @@ export class MessagingModule {
         { provide: SAGAS, useValue: sagas },
         ProjectionsService,
         SagasService,
+        ExecutorHost,
       ],
-      exports: [CqrsModule, CommandPipeline, RunnerRegistry, ProjectionsService],
+      exports: [CqrsModule, CommandPipeline, RunnerRegistry, ProjectionsService, ExecutorHost],
     };
   }
 }

@@ -5,12 +5,12 @@ export type RunnerState = 'starting' | 'running' | 'standby' | 'rebuilding' | 's
 
 export interface RunnerStatus {
   name: string;
-  kind: 'projection' | 'saga';
+  kind: 'projection' | 'saga' | 'executor';
   state: RunnerState;
   error?: string;
 }
 
-/** Every subscription runner (projection or saga) reports here; /readyz reads it. */
+/** Every subscription runner (projection or saga) and the executors report here; /readyz reads it. */
 @Injectable()
 export class RunnerRegistry {
   private readonly runners = new Map<string, () => RunnerStatus>();

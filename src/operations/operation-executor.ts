@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { bulkhead } from 'cockatiel';
 import { PinoLogger } from 'nestjs-pino';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +7,7 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore, RecordedEvent, StreamNotFoundError } from '../event-store/event-store.port';
 import { MachineCommand, MachineEvent, machineDecider, MachineState, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
+import { Executor, ExecutorHost } from '../messaging/executors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { MACHINE_PROVIDER, MachineProvider } from '../providers/machine-provider.port';
 
@@ -17,11 +18,11 @@ import { MACHINE_PROVIDER, MachineProvider } from '../providers/machine-provider
  * stage, attempt), so running a step again after a crash appends nothing twice.
  */
 @Injectable()
-export class OperationExecutor implements OnApplicationBootstrap, OnApplicationShutdown {
+export class OperationExecutor implements Executor {
   private readonly running = new Map<string, AbortController>();
   private readonly pool;
   private subscription: Subscription | null = null;
-  private stopped = false;
+  private stopped = true;
 
   constructor(
     private readonly pipeline: CommandPipeline,
@@ -30,12 +31,15 @@ export class OperationExecutor implements OnApplicationBootstrap, OnApplicationS
     @Inject(MACHINE_PROVIDER) private readonly provider: MachineProvider,
     private readonly config: AppConfig,
     private readonly logger: PinoLogger,
+    host: ExecutorHost,
   ) {
     this.logger.setContext('operations');
     this.pool = bulkhead(config.operations.max_concurrent, Number.MAX_SAFE_INTEGER);
+    host.register(this);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  async start(): Promise<void> {
+    this.stopped = false;
     const startHead = await this.events.headPosition();
     // New requests and cancels, as the operations read model commits them.
     this.subscription = this.projections.committedBy('operations').subscribe((c) => {
@@ -48,9 +52,10 @@ export class OperationExecutor implements OnApplicationBootstrap, OnApplicationS
     void this.resume(startHead);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true;
     this.subscription?.unsubscribe();
+    this.subscription = null;
     for (const c of this.running.values()) c.abort();
   }
 

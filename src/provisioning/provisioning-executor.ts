@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Subscription } from 'rxjs';
@@ -6,6 +6,7 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { currentAttempt, InstanceCommand, instanceDecider, InstanceState, instanceStream, PROVISIONING_STEPS, ProvisioningStep } from '../instances/instance.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
+import { Executor, ExecutorHost } from '../messaging/executors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { PROVISIONING_PROVIDER, ProvisioningProvider, ProvisioningRequest } from '../providers/provisioning-provider.port';
 
@@ -18,10 +19,12 @@ import { PROVISIONING_PROVIDER, ProvisioningProvider, ProvisioningRequest } from
  * the deployment is removed and the database kept for the retry.
  */
 @Injectable()
-export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ProvisioningExecutor implements Executor {
   private readonly running = new Set<string>();
   private subscription: Subscription | null = null;
-  private readonly stop = new AbortController();
+  /** Aborted while this instance does not drive provisioning (before the lease, after losing it, at shutdown). */
+  private halted = AbortSignal.abort();
+  private controller: AbortController | null = null;
 
   constructor(
     private readonly pipeline: CommandPipeline,
@@ -30,11 +33,15 @@ export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicati
     @Inject(PROVISIONING_PROVIDER) private readonly provider: ProvisioningProvider,
     private readonly config: AppConfig,
     private readonly logger: PinoLogger,
+    host: ExecutorHost,
   ) {
     this.logger.setContext('provisioning');
+    host.register(this);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  async start(): Promise<void> {
+    this.controller = new AbortController();
+    this.halted = this.controller.signal;
     const startHead = await this.events.headPosition();
     this.subscription = this.projections.committedBy('instances').subscribe((c) => {
       for (const e of c.events) {
@@ -50,17 +57,18 @@ export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicati
     })().catch((err) => this.logger.error({ err }, 'resuming provisioning failed'));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.subscription?.unsubscribe();
-    this.stop.abort();
+    this.subscription = null;
+    this.controller?.abort();
   }
 
   private schedule(instanceId: string): void {
-    if (this.stop.signal.aborted || this.running.has(instanceId)) return;
+    if (this.halted.aborted || this.running.has(instanceId)) return;
     this.running.add(instanceId);
     this.drive(instanceId)
       .catch((err) => {
-        if (!this.stop.signal.aborted) this.logger.error({ err, instanceId }, 'provisioning stopped on an unexpected error; it resumes at the next start');
+        if (!this.halted.aborted) this.logger.error({ err, instanceId }, 'provisioning stopped on an unexpected error; it resumes at the next start');
       })
       .finally(() => this.running.delete(instanceId));
   }
@@ -92,7 +100,7 @@ export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicati
         await send({ type: 'CompleteProvisioningStep', id: instanceId, attemptId: attempt.attemptId, step, detail: result.detail, databaseId: result.databaseId, at: at() }, step);
         this.logger.info({ instanceId, attempt: attempt.number, step, detail: result.detail }, 'provisioning step done');
       } catch (err) {
-        if (this.stop.signal.aborted) return; // shutting down: the next start resumes this step
+        if (this.halted.aborted) return; // shutting down: the next start resumes this step
         const message = `${step} failed: ${(err as Error).message}`;
         this.logger.warn({ instanceId, attempt: attempt.number, step, error: message }, 'provisioning attempt failed');
         await send({ type: 'FailProvisioning', id: instanceId, attemptId: attempt.attemptId, step, error: message, at: at() }, 'failed');
@@ -106,7 +114,7 @@ export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicati
 
   private async run(step: ProvisioningStep, r: ProvisioningRequest, state: InstanceState): Promise<{ detail: string; databaseId: string | null }> {
     const cfg = this.config.provisioning;
-    const signal = AbortSignal.any([this.stop.signal, AbortSignal.timeout(cfg.step_timeout_ms)]);
+    const signal = AbortSignal.any([this.halted, AbortSignal.timeout(cfg.step_timeout_ms)]);
     switch (step) {
       case 'database': {
         const db = await this.provider.allocateDatabase(r, signal);
@@ -120,7 +128,7 @@ export class ProvisioningExecutor implements OnApplicationBootstrap, OnApplicati
         const deadline = Date.now() + cfg.ready_timeout_ms;
         while (!(await this.provider.isReady(r, signal))) {
           if (Date.now() >= deadline) throw new Error(`not ready within ${cfg.ready_timeout_ms} ms`);
-          await sleep(Math.min(cfg.ready_poll_ms, Math.max(deadline - Date.now(), 1)), undefined, { signal: this.stop.signal });
+          await sleep(Math.min(cfg.ready_poll_ms, Math.max(deadline - Date.now(), 1)), undefined, { signal: this.halted });
         }
         return { detail: 'ready', databaseId: null };
       }

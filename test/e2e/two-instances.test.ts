@@ -72,4 +72,51 @@ describe('two app processes on the same files, one killed mid-run', () => {
       await b.server.exited;
     }
   }, 90_000);
+
+  it('drives outside systems from one instance: an operation asked of the standby is run by the holder, and by the survivor once the holder dies', async () => {
+    const env = { DATA_DIR: join(dir.path, 'executors'), LOG_LEVEL: 'warn', OPERATIONS_STAGE_DELAY_MS: '5' };
+    const a = await startReadyServer(env);
+    const b = await startReadyServer(env);
+    let aAlive = true;
+    try {
+      const executors = async (port: number) =>
+        ((await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { checks: { subscriptions: Array<{ kind: string; state: string }> } }).checks.subscriptions
+          .filter((r) => r.kind === 'executor')
+          .map((r) => r.state);
+      // Commands of these types this process sent (its own counter): who drove the work.
+      const sent = async (port: number, types: string[]) =>
+        [...(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).matchAll(/^drydock_commands_total\{command="(\w+)",outcome="handled"\} (\d+)$/gm)]
+          .filter((m) => types.includes(m[1]))
+          .reduce((n, m) => n + Number(m[2]), 0);
+      const stagesSent = (port: number) => sent(port, ['StartStage']);
+      const recoverySteps = ['StartRecoveryAttempt', 'RecordRecoveryAttempt', 'EndRecovery'];
+      expect(await executors(a.port)).toEqual(['running']);
+      expect(await executors(b.port)).toEqual(['standby']);
+      await gql(b.port, 'mutation { registerMachines(input: { ids: ["ex-1", "ex-2"], phase: READY }) { id } }');
+      const reboot = async (port: number, id: string) => (await gql(port, `mutation { rebootMachine(input: { machineId: "${id}", requestId: "reboot-${id}" }) { id } }`)).data!.rebootMachine.id as string;
+      const phase = async (port: number, op: string) => (await gql(port, `{ operation(id: "${op}") { phase } }`)).data!.operation?.phase;
+
+      const first = await reboot(b.port, 'ex-1');
+      await waitFor(async () => (await phase(b.port, first)) === 'SUCCEEDED', 30_000, 'the holder to run the operation asked of the standby');
+      expect(await stagesSent(a.port)).toBeGreaterThan(0);
+      expect(await stagesSent(b.port)).toBe(0);
+      // An operator's recovery asked of the standby is recorded there and run by the holder.
+      const recovery = (await gql(b.port, 'mutation { triggerRecovery(input: { machineId: "ex-1", reason: "stuck", requestId: "rec-1" }) { id } }')).data!.triggerRecovery.id as string;
+      await waitFor(async () => (await gql(b.port, `{ recovery(id: "${recovery}") { status } }`)).data?.recovery.status !== 'IN_PROGRESS', 30_000, 'the holder to run the recovery');
+      expect(await sent(a.port, recoverySteps)).toBeGreaterThan(0);
+      expect(await sent(b.port, recoverySteps)).toBe(0);
+
+      a.server.child.kill('SIGKILL');
+      await a.server.exited;
+      aAlive = false;
+      await waitFor(async () => (await executors(b.port)).every((s) => s === 'running'), 20_000, 'B to take the executors over');
+      const second = await reboot(b.port, 'ex-2');
+      await waitFor(async () => (await phase(b.port, second)) === 'SUCCEEDED', 30_000, 'the survivor to run the next operation');
+      expect(await stagesSent(b.port)).toBeGreaterThan(0);
+    } finally {
+      if (aAlive) a.server.child.kill('SIGKILL');
+      b.server.child.kill('SIGTERM');
+      await b.server.exited;
+    }
+  }, 90_000);
 });
