@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ExponentialBackoff, handleType, retry } from 'cockatiel';
 import { LRUCache } from 'lru-cache';
 import stringify from 'safe-stable-stringify';
-import { v5 as uuidv5 } from 'uuid';
+import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import {
   EventStore,
   NewEvent,
@@ -13,6 +13,15 @@ import {
 import { Decider, DomainEvent } from './decider';
 import { ConflictError, DomainError } from './domain-errors';
 
+
+/**
+ * The id of an event no requestId derives: a UUIDv7, time-ordered, so the log's id index grows
+ * at its end (one page written per group commit) instead of at a random page per event.
+ * Derived ids (requestIds: sagas, executors, idempotent mutations) stay name-based (v5).
+ */
+export function newEventId(): string {
+  return uuidv7();
+}
 /** Who sends a command and why: this becomes every resulting event's metadata. */
 export interface CommandContext {
   actor: string;
@@ -278,7 +287,7 @@ export class CommandPipeline {
       };
       const appended = decided.map((e, i): NewEvent => ({
         // With a requestId the ids are derived from it, so the store itself recognises a retried append.
-        id: context.requestId ? uuidv5(`${stream}/${context.requestId}/${i}`, EVENT_ID_NAMESPACE) : randomUUID(),
+        id: context.requestId ? uuidv5(`${stream}/${context.requestId}/${i}`, EVENT_ID_NAMESPACE) : newEventId(),
         type: e.type,
         data: e.data as Record<string, unknown>,
         metadata,

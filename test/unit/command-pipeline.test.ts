@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { validate, version } from 'uuid';
 import { EventStore, WrongExpectedRevisionError } from '../../src/event-store/event-store.port';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { machineDecider, MachineCommand } from '../../src/machines/machine.decider';
@@ -48,6 +49,17 @@ describe('command pipeline', () => {
       occurredAt: at,
       schemaVersion: 1,
     });
+  });
+
+  it('gives events no requestId derives time-ordered ids (UUIDv7); ids a requestId derives stay name-based (v5)', async () => {
+    for (let i = 0; i < 20; i++) await pipeline.run(machineDecider, `machine-t${i}`, register(`t${i}`), ctx());
+    const ids = (await store.readAll()).map((e) => e.id);
+    expect(ids.every((id) => validate(id) && version(id) === 7)).toBe(true);
+    // Time-ordered: in log order, they sort as they were made (the id index grows at its end).
+    expect([...ids].sort()).toEqual(ids);
+    await pipeline.run(machineDecider, 'machine-d1', register('d1'), ctx({ requestId: 'req-d1' }));
+    const [derived] = await store.readStream('machine-d1');
+    expect(version(derived.id)).toBe(5);
   });
 
   it('a folded stream kept in memory still sees what another writer appended since', async () => {

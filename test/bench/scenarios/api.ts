@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { newEventId } from '../../../src/messaging/command-pipeline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gql } from '../../support/api-client';
@@ -209,7 +210,7 @@ async function durableAppendLatency(ctx: BenchContext, perSecond: number, count:
   try {
     for (let i = 0; i < count; i++) {
       const started = performance.now();
-      await store.append(`disk-${i % 100}`, [{ id: randomUUID(), type: 'Probe', data: { i }, metadata: { actor: 'bench', correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 } }], 'any');
+      await store.append(`disk-${i % 100}`, [{ id: newEventId(), type: 'Probe', data: { i }, metadata: { actor: 'bench', correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 } }], 'any');
       took.push(performance.now() - started);
       await new Promise((r) => setTimeout(r, Math.max(1000 / perSecond - (performance.now() - started), 0)));
     }
