@@ -28,6 +28,10 @@ export interface NewEvent {
   metadata: EventMetadata;
 }
 
+/**
+ * An event as the log holds it. Read-only to every consumer: a store may hand the same object
+ * (and the same parsed data) to every subscriber that reads it.
+ */
 export interface RecordedEvent {
   id: string;
   stream: string;

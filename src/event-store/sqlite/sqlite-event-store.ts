@@ -425,8 +425,10 @@ export class SqliteEventStore implements EventStore {
           const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
           for (let i = 0; i < events.length && !closed; i += maxCount) {
             const page = events.slice(i, i + maxCount).map((row) => {
-              const eager = row as Envelope & { data?: string | null; metadata?: string | null };
-              return recorded(row, () => (eager.data != null ? (eager as EventRow) : store.stmts.payload.get(row.position)!));
+              const r = row as Envelope & { data?: string | null; metadata?: string | null; event?: RecordedEvent };
+              // One event object per row, shared by every runner reading the tail: made once, its
+              // payload parsed once (events are read-only to their consumers; see the port).
+              return (r.event ??= recorded(row, () => (r.data != null ? (r as EventRow) : store.stmts.payload.get(row.position)!)));
             });
             yield page;
             after = page[page.length - 1].position;
