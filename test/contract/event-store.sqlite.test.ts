@@ -113,6 +113,27 @@ describe('sqlite event store: the shared tail', () => {
   });
 });
 
+describe('sqlite event store: what a connection knows of a stream\'s end', () => {
+  it('a read past the end finds nothing without a query, and finds what another connection appended since', async () => {
+    const a = fresh();
+    const file = (a as unknown as { file: string }).file;
+    const b = new SqliteEventStore(file);
+    const first = await a.append('k-1', [newEvent('A')], 'no_stream');
+    expect(await a.readStream('k-1', { fromRevision: first.nextExpectedRevision + 1 })).toEqual([]);
+    const asked = jest.spyOn((a as unknown as { stmts: { streamForwardsAll: { all: () => unknown } } }).stmts.streamForwardsAll, 'all');
+    expect(await a.readStream('k-1', { fromRevision: 1 })).toEqual([]);
+    expect(asked).not.toHaveBeenCalled();
+    // Another connection (another process) appends: this one's knowledge is dropped, and it reads.
+    await b.append('k-1', [newEvent('B')], 0);
+    expect((await a.readStream('k-1', { fromRevision: 1 })).map((e) => e.type)).toEqual(['B']);
+    expect(asked).toHaveBeenCalled();
+    // A stream it never saw is still a typed error.
+    await expect(a.readStream('k-missing', { fromRevision: 3 })).rejects.toBeInstanceOf(StreamNotFoundError);
+    await b.close();
+    await a.close();
+  });
+});
+
 describe('sqlite event store: stream reads past the end', () => {
   it('find nothing on a stream that exists, and a typed error on one that does not', async () => {
     const store = fresh();

@@ -91,6 +91,8 @@ type Envelope = Omit<EventRow, 'data' | 'metadata'>;
  * apart while their writes wait for the read store; one that fell out would read for itself).
  */
 const TAIL_ROWS = 4096;
+/** Streams whose last revision a connection keeps in mind at most (then it starts again). */
+const KNOWN_STREAMS_MAX = 100_000;
 const TAIL_ROWS_MAX = 32_768;
 const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
 
@@ -151,6 +153,9 @@ export class SqliteEventStore implements EventStore {
    * rows after `from` up to `to` are all here (`to` is the head when `complete`).
    */
   private tail = { rows: [] as EventRow[], from: -1, to: -1, complete: false, counter: -1 };
+  /** See `knownLastRevision`: each stream's last revision, as of `data_version` = `lastRevisionsAt`. */
+  private readonly lastRevisions = new Map<string, number>();
+  private lastRevisionsAt = -1;
   /** Where each reader of the shared tail is: the slowest one inside the window keeps its rows. */
   private readonly tailReaders = new Map<object, number>();
   private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
@@ -183,6 +188,7 @@ export class SqliteEventStore implements EventStore {
       return { rows, scannedTo };
     });
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    this.lastRevisionsAt = this.dataVersion;
     // One transaction for the whole group, without a savepoint per append: `write` decides every
     // rejection before its first insert, so a rejected append has written nothing and the others
     // still commit together. A failure after an insert (disk full, I/O) fails the whole group.
@@ -225,6 +231,7 @@ export class SqliteEventStore implements EventStore {
       lastRevision: db.prepare<[string], { revision: number; hash: string | null }>(
         "SELECT revision, json_extract(metadata, '$.hash') AS hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",
       ),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       // The (stream, revision) index alone answers it: no row, no JSON.
       streamExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM events WHERE stream = ? LIMIT 1'),
       byId: db.prepare<[string], { stream: string; revision: number; position: number }>(
@@ -267,7 +274,9 @@ export class SqliteEventStore implements EventStore {
       const req: PendingAppend = { stream, events, expected, resolve, reject };
       if (!this.groupCommit) {
         try {
-          resolve(this.appendOne.immediate(req));
+          const result = this.appendOne.immediate(req);
+          this.noteLastRevision(req.stream, result.nextExpectedRevision);
+          resolve(result);
           this.changed();
         } catch (err) {
           reject(err instanceof PartialWriteError ? err.failure : err);
@@ -298,7 +307,10 @@ export class SqliteEventStore implements EventStore {
       return;
     }
     // Acknowledge only after the commit (and its fsync) has returned.
-    outcomes.forEach((o, i) => ('ok' in o ? batch[i].resolve(o.ok) : batch[i].reject(o.err)));
+    outcomes.forEach((o, i) => {
+      if ('ok' in o) this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
+      return 'ok' in o ? batch[i].resolve(o.ok) : batch[i].reject(o.err);
+    });
     this.changed();
   }
 
@@ -364,12 +376,40 @@ export class SqliteEventStore implements EventStore {
     const max = options.maxCount;
     const backwards = options.direction === 'backwards';
     const from = options.fromRevision ?? (backwards ? Number.MAX_SAFE_INTEGER : 0);
+    if (max === undefined && !backwards) {
+      // Past the end of a stream this connection knows: nothing to read (the command pipeline
+      // reads from its cached revision before every decision, and mostly finds nothing).
+      const last = this.knownLastRevision(stream);
+      if (last !== undefined && from > last) return [];
+    }
     const rows =
       max === undefined
         ? (backwards ? this.stmts.streamBackwardsAll : this.stmts.streamForwardsAll).all(stream, from)
         : (backwards ? this.stmts.streamBackwards : this.stmts.streamForwards).all(stream, from, max);
     if (rows.length === 0 && !this.stmts.streamExists.get(stream)) throw new StreamNotFoundError(stream);
+    // To the end: the last row is the stream's end; nothing from `from` on: its end is before it.
+    if (max === undefined && !backwards) this.noteLastRevision(stream, rows.length ? rows[rows.length - 1].revision : from - 1);
     return rows.map(toRecorded);
+  }
+
+  /**
+   * A stream's last revision as this connection last saw it (its own appends, reads to the end;
+   * never below the true one), while no other connection has committed since: `data_version`
+   * moves only on their commits, and then everything known is forgotten.
+   */
+  private knownLastRevision(stream: string): number | undefined {
+    const version = this.stmts.dataVersion.get() as number;
+    if (version !== this.lastRevisionsAt) {
+      this.lastRevisions.clear();
+      this.lastRevisionsAt = version;
+      return undefined;
+    }
+    return this.lastRevisions.get(stream);
+  }
+
+  private noteLastRevision(stream: string, revision: number): void {
+    if (this.lastRevisions.size >= KNOWN_STREAMS_MAX) this.lastRevisions.clear();
+    this.lastRevisions.set(stream, revision);
   }
 
   async readEvent(id: string): Promise<RecordedEvent | null> {
