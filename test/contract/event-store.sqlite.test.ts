@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type SqliteEventStoreOptions } from '../../src/event-store/sqlite/sqlite-event-store';
-import { DuplicateEventIdError, StreamNotFoundError, type EventSubscription } from '../../src/event-store/event-store.port';
+import { DuplicateEventIdError, StreamNotFoundError, WrongExpectedRevisionError, type EventSubscription } from '../../src/event-store/event-store.port';
 import { eventStoreContract, newEvent } from './event-store.contract';
 
 const dirs: string[] = [];
@@ -129,6 +129,12 @@ describe('sqlite event store: what a connection knows of a stream\'s end', () =>
     expect(asked).toHaveBeenCalled();
     // A stream it never saw is still a typed error.
     await expect(a.readStream('k-missing', { fromRevision: 3 })).rejects.toBeInstanceOf(StreamNotFoundError);
+    // A decision made on what it knew is refused at its append, and the next read finds the rest.
+    const c = new SqliteEventStore(file, { groupCommit: false });
+    await c.append('k-1', [newEvent('C')], 1);
+    await expect(a.append('k-1', [newEvent('late')], 1)).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    expect((await a.readStream('k-1', { fromRevision: 2 })).map((e) => e.type)).toEqual(['C']);
+    await c.close();
     await b.close();
     await a.close();
   });
