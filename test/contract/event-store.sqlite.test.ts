@@ -84,7 +84,7 @@ describe('sqlite event store: page-by-page subscriptions', () => {
 });
 
 describe('sqlite event store: the shared tail', () => {
-  it('keeps the rows a slower reader inside it still needs, and serves them to it without reads of its own', async () => {
+  it('keeps the rows a slower reader inside it still needs, and serves them to it (the same event objects) without reads of its own', async () => {
     const store = fresh({ subscriptionBatchSize: 100 });
     // 12,000 events: three times the 4,096 rows the tail keeps when nobody needs more.
     for (let i = 0; i < 120; i++) await store.append(`t-${i}`, Array.from({ length: 100 }, () => newEvent('T')), 'no_stream');
@@ -93,8 +93,13 @@ describe('sqlite event store: the shared tail', () => {
     // Both start together; the slow one stops after its first page, the fast one reads to the head.
     const first = await slow.next();
     expect((first.value as Array<{ position: number }>).at(-1)!.position).toBe(100);
+    const fastEvents = new Map<number, unknown>();
     let seen = 0;
-    while (seen < 12_000) seen += ((await fast.next()).value as unknown[]).length;
+    while (seen < 12_000) {
+      const page = (await fast.next()).value as Array<{ position: number }>;
+      for (const e of page) fastEvents.set(e.position, e);
+      seen += page.length;
+    }
     // What the test cannot see from outside: the tail still starts at or before the slow reader.
     const tail = (store as unknown as { tail: { from: number; rows: unknown[] } }).tail;
     expect(tail.from).toBeLessThanOrEqual(100);
@@ -104,6 +109,8 @@ describe('sqlite event store: the shared tail', () => {
     while (position < 12_000) {
       const page = (await slow.next()).value as Array<{ position: number }>;
       expect(page[0].position).toBe(position + 1);
+      // The very objects the other reader had: one event object per row of the tail, made once.
+      expect(page[0]).toBe(fastEvents.get(page[0].position));
       position = page.at(-1)!.position;
     }
     expect(own).not.toHaveBeenCalled();

@@ -153,9 +153,8 @@ export class SqliteEventStore implements EventStore {
    * rows after `from` up to `to` are all here (`to` is the head when `complete`).
    */
   private tail = { rows: [] as EventRow[], from: -1, to: -1, complete: false, counter: -1 };
-  /** See `knownLastRevision`: each stream's last revision, as of `data_version` = `lastRevisionsAt`. */
+  /** See `knownLastRevision`: each stream's last revision, while `dataVersion` holds. */
   private readonly lastRevisions = new Map<string, number>();
-  private lastRevisionsAt = -1;
   /** Where each reader of the shared tail is: the slowest one inside the window keeps its rows. */
   private readonly tailReaders = new Map<object, number>();
   private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
@@ -188,7 +187,6 @@ export class SqliteEventStore implements EventStore {
       return { rows, scannedTo };
     });
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
-    this.lastRevisionsAt = this.dataVersion;
     // One transaction for the whole group, without a savepoint per append: `write` decides every
     // rejection before its first insert, so a rejected append has written nothing and the others
     // still commit together. A failure after an insert (disk full, I/O) fails the whole group.
@@ -398,13 +396,7 @@ export class SqliteEventStore implements EventStore {
    * moves only on their commits, and then everything known is forgotten.
    */
   private knownLastRevision(stream: string): number | undefined {
-    const version = this.stmts.dataVersion.get() as number;
-    if (version !== this.lastRevisionsAt) {
-      this.lastRevisions.clear();
-      this.lastRevisionsAt = version;
-      return undefined;
-    }
-    return this.lastRevisions.get(stream);
+    return this.sawCommitsElsewhere() ? undefined : this.lastRevisions.get(stream);
   }
 
   private noteLastRevision(stream: string, revision: number): void {
@@ -630,11 +622,21 @@ export class SqliteEventStore implements EventStore {
 
   /** Wakes subscribers only if another connection committed: our own commits wake them already. */
   private changedElsewhere(): void {
-    if (this.closed) return;
-    const version = this.db.pragma('data_version', { simple: true }) as number;
-    if (version === this.dataVersion) return;
+    if (!this.closed) this.sawCommitsElsewhere();
+  }
+
+  /**
+   * Whether another connection has committed since this one last looked (`data_version` moves
+   * only on their commits). If so, what this connection knew of streams' ends is forgotten and
+   * the subscribers are woken.
+   */
+  private sawCommitsElsewhere(): boolean {
+    const version = this.stmts.dataVersion.get() as number;
+    if (version === this.dataVersion) return false;
     this.dataVersion = version;
+    this.lastRevisions.clear();
     this.changed();
+    return true;
   }
 
   /** Appends by another process show up as writes to the WAL file; inotify wakes us without polling. */
