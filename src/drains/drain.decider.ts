@@ -63,9 +63,7 @@ export interface DrainState {
   request: DrainRequest | null;
   undoes: string | null;
   status: DrainStatus;
-  /** The plan's VM ids, in the order it runs. */
-  order: readonly number[];
-  /** The plan's VMs, in the same order: one changed VM copies the list, not a record of them all. */
+  /** The plan's VMs, in the order it runs: one changed VM copies the list, not a record of them all. */
   vms: readonly DrainVm[];
   /** Where each VM id is in `vms` (fixed when the drain starts, shared by every later state). */
   slot: ReadonlyMap<number, number>;
@@ -175,7 +173,6 @@ export const drainDecider: Decider<DrainCommand, DrainEvent, DrainState> = {
     request: null,
     undoes: null,
     status: 'IN_PROGRESS',
-    order: [],
     vms: [],
     slot: new Map(),
     counters: { totalVMs: 0, completedVMs: 0, failedVMs: 0, skippedVMs: 0, inFlight: 0 },
@@ -249,10 +246,9 @@ export const drainDecider: Decider<DrainCommand, DrainEvent, DrainState> = {
       case 'DrainStarted': {
         const d = e.data;
         const vms = d.vms;
-        const order = d.vms.map((v) => v.vmid);
-        const slot = new Map(order.map((vmid, i) => [vmid, i]));
+        const slot = new Map(vms.map((vm, i) => [vm.vmid, i]));
         const request: DrainRequest = { mode: d.mode, parallel: d.parallel, maxConcurrent: d.maxConcurrent, allowOffline: d.allowOffline, targetNode: d.targetNode, deadline: d.deadline };
-        return { ...s, id: d.drainId, node: d.node, kind: d.kind, undoes: d.undoes, request, status: 'IN_PROGRESS', order, vms, slot, counters: count(vms), startedAt: d.at };
+        return { ...s, id: d.drainId, node: d.node, kind: d.kind, undoes: d.undoes, request, status: 'IN_PROGRESS', vms, slot, counters: count(vms), startedAt: d.at };
       }
       case 'VmMigrationStarted':
         return withVm(s, e.data.vmid, { status: 'IN_PROGRESS', targetNode: e.data.targetNode, startedAt: e.data.at });

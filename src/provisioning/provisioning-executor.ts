@@ -23,8 +23,7 @@ export class ProvisioningExecutor implements Executor {
   private readonly running = new Set<string>();
   private subscription: Subscription | null = null;
   /** Aborted while this instance does not drive provisioning (before the lease, after losing it, at shutdown). */
-  private halted = AbortSignal.abort();
-  private controller: AbortController | null = null;
+  private halt = new AbortController();
 
   constructor(
     private readonly pipeline: CommandPipeline,
@@ -36,12 +35,12 @@ export class ProvisioningExecutor implements Executor {
     host: ExecutorHost,
   ) {
     this.logger.setContext('provisioning');
+    this.halt.abort();
     host.register(this);
   }
 
   async start(): Promise<void> {
-    this.controller = new AbortController();
-    this.halted = this.controller.signal;
+    this.halt = new AbortController();
     const startHead = await this.events.headPosition();
     this.subscription = this.projections.committedBy('instances').subscribe((c) => {
       for (const e of c.events) {
@@ -60,15 +59,15 @@ export class ProvisioningExecutor implements Executor {
   async stop(): Promise<void> {
     this.subscription?.unsubscribe();
     this.subscription = null;
-    this.controller?.abort();
+    this.halt.abort();
   }
 
   private schedule(instanceId: string): void {
-    if (this.halted.aborted || this.running.has(instanceId)) return;
+    if (this.halt.signal.aborted || this.running.has(instanceId)) return;
     this.running.add(instanceId);
     this.drive(instanceId)
       .catch((err) => {
-        if (!this.halted.aborted) this.logger.error({ err, instanceId }, 'provisioning stopped on an unexpected error; it resumes at the next start');
+        if (!this.halt.signal.aborted) this.logger.error({ err, instanceId }, 'provisioning stopped on an unexpected error; it resumes at the next start');
       })
       .finally(() => this.running.delete(instanceId));
   }
@@ -100,7 +99,7 @@ export class ProvisioningExecutor implements Executor {
         await send({ type: 'CompleteProvisioningStep', id: instanceId, attemptId: attempt.attemptId, step, detail: result.detail, databaseId: result.databaseId, at: at() }, step);
         this.logger.info({ instanceId, attempt: attempt.number, step, detail: result.detail }, 'provisioning step done');
       } catch (err) {
-        if (this.halted.aborted) return; // shutting down: the next start resumes this step
+        if (this.halt.signal.aborted) return; // shutting down: the next start resumes this step
         const message = `${step} failed: ${(err as Error).message}`;
         this.logger.warn({ instanceId, attempt: attempt.number, step, error: message }, 'provisioning attempt failed');
         await send({ type: 'FailProvisioning', id: instanceId, attemptId: attempt.attemptId, step, error: message, at: at() }, 'failed');
@@ -114,7 +113,7 @@ export class ProvisioningExecutor implements Executor {
 
   private async run(step: ProvisioningStep, r: ProvisioningRequest, state: InstanceState): Promise<{ detail: string; databaseId: string | null }> {
     const cfg = this.config.provisioning;
-    const signal = AbortSignal.any([this.halted, AbortSignal.timeout(cfg.step_timeout_ms)]);
+    const signal = AbortSignal.any([this.halt.signal, AbortSignal.timeout(cfg.step_timeout_ms)]);
     switch (step) {
       case 'database': {
         const db = await this.provider.allocateDatabase(r, signal);
@@ -128,7 +127,7 @@ export class ProvisioningExecutor implements Executor {
         const deadline = Date.now() + cfg.ready_timeout_ms;
         while (!(await this.provider.isReady(r, signal))) {
           if (Date.now() >= deadline) throw new Error(`not ready within ${cfg.ready_timeout_ms} ms`);
-          await sleep(Math.min(cfg.ready_poll_ms, Math.max(deadline - Date.now(), 1)), undefined, { signal: this.halted });
+          await sleep(Math.min(cfg.ready_poll_ms, Math.max(deadline - Date.now(), 1)), undefined, { signal: this.halt.signal });
         }
         return { detail: 'ready', databaseId: null };
       }

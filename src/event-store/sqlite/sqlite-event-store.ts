@@ -91,9 +91,9 @@ type Envelope = Omit<EventRow, 'data' | 'metadata'>;
  * apart while their writes wait for the read store; one that fell out would read for itself).
  */
 const TAIL_ROWS = 4096;
+const TAIL_ROWS_MAX = 32_768;
 /** Streams whose last revision a connection keeps in mind at most (then it starts again). */
 const KNOWN_STREAMS_MAX = 100_000;
-const TAIL_ROWS_MAX = 32_768;
 const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
 
 /**
@@ -306,8 +306,9 @@ export class SqliteEventStore implements EventStore {
     }
     // Acknowledge only after the commit (and its fsync) has returned.
     outcomes.forEach((o, i) => {
-      if ('ok' in o) this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
-      return 'ok' in o ? batch[i].resolve(o.ok) : batch[i].reject(o.err);
+      if ('err' in o) return batch[i].reject(o.err);
+      this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
+      batch[i].resolve(o.ok);
     });
     this.changed();
   }

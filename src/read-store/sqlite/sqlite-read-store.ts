@@ -177,7 +177,7 @@ export class SqliteReadStore implements ReadStore {
   private table(collection: string): string {
     const name = this.tableName(collection);
     if (!this.known.has(collection)) {
-      this.db.exec(`CREATE TABLE IF NOT EXISTS "rm_${collection}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+      this.db.exec(`CREATE TABLE IF NOT EXISTS ${name} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
       this.known.add(collection);
     }
     return name;
