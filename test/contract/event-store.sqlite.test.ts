@@ -200,3 +200,98 @@ describe('sqlite event store: one group commit, several appends', () => {
     await store.close();
   });
 });
+
+describe('sqlite event store: on disk before acknowledged or read', () => {
+  /** Holds every WAL sync until released (then lets them through): the disk, paused. */
+  function pauseSyncs() {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const real = fs.fdatasync;
+    const held: Array<() => void> = [];
+    let paused = true;
+    const spy = jest.spyOn(fs, 'fdatasync').mockImplementation(((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      if (paused) held.push(() => real(fd, cb));
+      else real(fd, cb);
+    }) as typeof fs.fdatasync);
+    return {
+      held,
+      release: () => {
+        paused = false;
+        held.splice(0).forEach((go) => go());
+      },
+      restore: () => spy.mockRestore(),
+    };
+  }
+  const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+
+  it('a grouped append is acknowledged, and handed to any reader of either connection, only after the WAL is synced', async () => {
+    const store = fresh();
+    const file = (store as unknown as { file: string }).file;
+    const other = new SqliteEventStore(file);
+    await store.append('d-0', [newEvent('Before')], 'no_stream');
+    const sub = store.subscribeToAll({ after: (await store.readAll())[0].position });
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const e of sub) if (seen.push(e.type) === 1) return;
+    })();
+    const disk = pauseSyncs();
+    try {
+      let acknowledged = false;
+      const appending = store.append('d-1', [newEvent('Durable')], 'no_stream').then(() => (acknowledged = true));
+      while (disk.held.length === 0) await tick(5);
+      // Committed (another connection's query finds the row) but not yet synced: nobody has it.
+      const reads = { all: false, stream: false, head: false };
+      const fromOther = other.readAll().then((r) => ((reads.all = true), r));
+      const streamOnOther = other.readStream('d-1').then((r) => ((reads.stream = true), r));
+      const head = store.headPosition().then((h) => ((reads.head = true), h));
+      await tick();
+      expect(acknowledged).toBe(false);
+      expect(reads).toEqual({ all: false, stream: false, head: false });
+      expect(seen).toEqual([]);
+      disk.release();
+      await appending;
+      expect((await fromOther).map((e) => e.type)).toEqual(['Before', 'Durable']);
+      expect((await streamOnOther).map((e) => e.type)).toEqual(['Durable']);
+      expect(await head).toBe(2);
+      await reading;
+      expect(seen).toEqual(['Durable']);
+    } finally {
+      disk.release();
+      disk.restore();
+      await sub.close();
+      await other.close();
+      await store.close();
+    }
+  });
+
+  it('one sync answers every group committed before it began; a failed sync fails its groups and every later append', async () => {
+    const store = fresh();
+    const disk = pauseSyncs();
+    try {
+      const first = store.append('f-1', [newEvent('A')], 'no_stream');
+      while (disk.held.length === 0) await tick(5);
+      // Two more groups commit while the first sync is held: one further sync covers both.
+      const second = store.append('f-2', [newEvent('B')], 'no_stream');
+      await tick();
+      const third = store.append('f-3', [newEvent('C')], 'no_stream');
+      await tick();
+      expect(disk.held).toHaveLength(1);
+      disk.release();
+      await Promise.all([first, second, third]);
+    } finally {
+      disk.release();
+      disk.restore();
+    }
+    const fs = require('node:fs') as typeof import('node:fs');
+    const failing = jest.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      setImmediate(() => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+    }) as typeof fs.fdatasync);
+    try {
+      await expect(store.append('f-4', [newEvent('D')], 'no_stream')).rejects.toThrow(/could not be synced to disk \(EIO/);
+      await expect(store.append('f-5', [newEvent('E')], 'no_stream')).rejects.toThrow(/could not be synced/);
+    } finally {
+      failing.mockRestore();
+    }
+    await expect(store.append('f-6', [newEvent('F')], 'no_stream')).rejects.toThrow(/until a restart/);
+    await store.close();
+  });
+});

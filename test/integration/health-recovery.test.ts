@@ -9,7 +9,7 @@ import { machineDecider, machineStream } from '../../src/machines/machine.decide
 import { CommandPipeline } from '../../src/messaging/command-pipeline';
 import { Metrics } from '../../src/metrics/metrics';
 import { HealthProvider, ProbeTarget } from '../../src/providers/health-provider.port';
-import { ManualClock, settle } from '../support/manual-clock';
+import { ManualClock } from '../support/manual-clock';
 import { silentLogger, tempDir } from '../support/temp';
 
 const log = { ...silentLogger, error: () => undefined };
@@ -103,7 +103,7 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
   const setup = async (opts: { machines: number; vms?: number; maxConcurrent?: number; maxRetries?: number }) => {
     store = new SqliteEventStore(join(dir.path, `events-${Math.random()}.db`));
     pipeline = new CommandPipeline(store, silentLogger, 20);
-    clock = new ManualClock();
+    clock = new ManualClock(undefined, () => store.settled());
     provider = new ScriptedProvider(clock);
     targets = [];
     for (let i = 1; i <= opts.machines; i++) {
@@ -156,7 +156,7 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     await monitor.round();
     expect(await types(machineStream('m1'))).toEqual(['MachineRegistered']); // one failure: a metric, not an event
     await monitor.round();
-    await settle();
+    await clock.settle();
     expect((await types(machineStream('m1'))).slice(1)).toEqual(['MachineConditionChanged']);
     await clock.advance(1_000);
     await runner.idle();
@@ -207,7 +207,7 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     for (let v = 1; v <= 6; v++) provider.health.set(`vm-${v}`, fail('PROCESS_GONE'));
     // Six of six unhealthy is a storm: these are operator-triggered, which storm control does not hold.
     for (let v = 1; v <= 6; v++) await runner.request({ kind: 'vm', id: String(v) }, 'test', { manual: true, cause: null, context: ctx });
-    await settle();
+    await clock.settle();
     expect(provider.inRecovery).toBe(2);
     release();
     await runner.idle();
@@ -221,7 +221,7 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     for (const i of [1, 2, 3, 4]) provider.health.set(`machine-m${i}`, fail());
     await monitor.round();
     await monitor.round();
-    await settle();
+    await clock.settle();
     expect(monitor.isPaused()).toBe(true);
     expect(await types(FLEET_HEALTH_STREAM)).toEqual(['AutoRecoveryPaused']);
     expect(await metrics.text()).toMatch(/drydock_auto_recovery_paused 1/);
@@ -230,7 +230,7 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     // An operator's recovery of m5 runs during the pause.
     await runner.request({ kind: 'machine', id: 'm5' }, 'operator says so', { manual: true, cause: 'ticket-2', context: ctx });
     await clock.advance(100);
-    await settle();
+    await clock.settle();
     expect(provider.recoverCalls.map((c) => c.key)).toContain('machine-m5');
     expect(provider.recoverCalls.map((c) => c.key)).not.toContain('machine-m2');
     for (const i of [1, 2, 3, 4]) provider.health.delete(`machine-m${i}`);

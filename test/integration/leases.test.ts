@@ -149,6 +149,9 @@ describe('runners under leases', () => {
     // The standby wrote nothing (its lease rounds write only when it takes a lease), and heard every commit.
     expect(b.commits()).toBe(0);
     const all = (await events.readAll({ from: 0, maxCount: 10_000 })).map((e) => e.position);
+    // A standby's waitFor answers on the holder's checkpoint; it tells its clients as its own
+    // subscription reaches the events, which may be a moment later.
+    await until('the standby to hear every commit', () => heardB.length >= all.length);
     expect(heardB).toEqual(all);
     expect(heardA).toEqual(all);
 

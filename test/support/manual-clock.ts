@@ -3,7 +3,14 @@ import type { Clock } from '../../src/health/clock';
 /** A clock that moves only when the test says: sleeps resolve as `advance` passes their time. */
 export class ManualClock implements Clock {
   private timers: Array<{ at: number; resolve: () => void }> = [];
-  constructor(private t = Date.parse('2026-11-21T10:00:00.000Z')) {}
+  /**
+   * `io`, when given, waits for I/O the work started (an append's sync runs on a thread) and says
+   * whether there was any: settling goes on until the promise chains and that I/O are both done.
+   */
+  constructor(
+    private t = Date.parse('2026-11-21T10:00:00.000Z'),
+    private readonly io: () => Promise<boolean> = async () => false,
+  ) {}
 
   now(): number {
     return this.t;
@@ -33,7 +40,7 @@ export class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const end = this.t + ms;
     for (;;) {
-      await settle();
+      await this.settle();
       const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
       if (!due) break;
       this.t = due.at;
@@ -41,7 +48,13 @@ export class ManualClock implements Clock {
       due.resolve();
     }
     this.t = end;
-    await settle();
+    await this.settle();
+  }
+
+  /** Lets pending promise chains, and the I/O they wait for, run to the end. */
+  async settle(): Promise<void> {
+    do await settle();
+    while (await this.io());
   }
 }
 

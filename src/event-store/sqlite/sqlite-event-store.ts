@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { watch, type FSWatcher, mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import {
   AllFilter,
@@ -127,10 +127,21 @@ function toRecorded(row: EventRow): RecordedEvent {
 }
 
 /**
- * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so an
- * acknowledged append survives power loss. Positions come from AUTOINCREMENT and are
- * never reused; SQLite's single writer makes them commit-ordered, so a reader never
- * sees a gap that fills later.
+ * The embedded event store: one SQLite file in WAL mode. An append is acknowledged only once
+ * the WAL holding it is synced to disk, so an acknowledged append survives power loss.
+ * Positions come from AUTOINCREMENT; SQLite's single writer makes them commit-ordered, so a
+ * reader never sees a gap that fills later.
+ *
+ * With group commit, a commit does not sync (synchronous=NORMAL): the WAL is synced with
+ * fdatasync on libuv's thread pool, and the group is acknowledged when that returns. The event
+ * loop goes on meanwhile (deciding the next commands, serving reads) instead of waiting on the
+ * disk; the syncs of groups that commit while one is in flight are one sync.
+ *
+ * A commit is visible to readers before it is synced, and a power loss can take back what was
+ * not synced (its positions are then given out again). So nothing acts on it before: every read
+ * that hands out events (streams, `$all`, subscriptions, the head) makes sure what it read is on
+ * disk first, waiting for a sync if need be. Any connection's sync of the WAL makes every commit
+ * written to it so far durable, another process's too.
  */
 export class SqliteEventStore implements EventStore {
   readonly description: string;
@@ -155,6 +166,16 @@ export class SqliteEventStore implements EventStore {
   private tail = { rows: [] as EventRow[], from: -1, to: -1, complete: false, counter: -1 };
   /** See `knownLastRevision`: each stream's last revision, while `dataVersion` holds. */
   private readonly lastRevisions = new Map<string, number>();
+  /** The WAL file, opened for fdatasync. */
+  private readonly walFd: number;
+  /** Every position up to this one is known to be on disk. */
+  private durableThrough = 0;
+  /** The sync in flight: it makes everything up to `through` durable. */
+  private inFlight: { through: number; done: Promise<void> } | null = null;
+  /** The sync that starts when the one in flight ends, for what was committed after that one began. */
+  private nextSync: Promise<void> | null = null;
+  /** A failed sync: what was written may or may not be on disk, so nothing more is written or handed out. */
+  private syncFailure: Error | null = null;
   /** Where each reader of the shared tail is: the slowest one inside the window keeps its rows. */
   private readonly tailReaders = new Map<object, number>();
   private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
@@ -172,7 +193,9 @@ export class SqliteEventStore implements EventStore {
     mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // Group commit syncs the WAL itself, off the event loop (see `durable`); one transaction per
+    // append has SQLite sync at every commit.
+    this.db.pragma(this.groupCommit ? 'synchronous = NORMAL' : 'synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     this.migrate();
@@ -187,6 +210,16 @@ export class SqliteEventStore implements EventStore {
       return { rows, scannedTo };
     });
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    // The WAL exists while a connection is open. Whatever it holds now (a crashed process's
+    // commits, still in the page cache) is synced before anything is read.
+    try {
+      this.walFd = openSync(`${file}-wal`, 'r+');
+    } catch (err) {
+      this.db.close();
+      throw new Error(`cannot open the event log's WAL file ${file}-wal: ${(err as Error).message}`);
+    }
+    fdatasyncSync(this.walFd);
+    this.durableThrough = this.stmts.head.get()?.position ?? 0;
     // One transaction for the whole group, without a savepoint per append: `write` decides every
     // rejection before its first insert, so a rejected append has written nothing and the others
     // still commit together. A failure after an insert (disk full, I/O) fails the whole group.
@@ -267,12 +300,16 @@ export class SqliteEventStore implements EventStore {
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new Error('event store is closed'));
+    if (this.syncFailure) return Promise.reject(this.syncFailure);
     if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
     return new Promise<AppendResult>((resolve, reject) => {
       const req: PendingAppend = { stream, events, expected, resolve, reject };
       if (!this.groupCommit) {
         try {
+          if (this.syncFailure) throw this.syncFailure;
           const result = this.appendOne.immediate(req);
+          // synchronous=FULL: the commit synced the WAL, and with it every commit written before.
+          this.durableThrough = Math.max(this.durableThrough, result.position);
           this.noteLastRevision(req.stream, result.nextExpectedRevision);
           resolve(result);
           this.changed();
@@ -304,13 +341,72 @@ export class SqliteEventStore implements EventStore {
       for (const req of batch) req.reject(err);
       return;
     }
-    // Acknowledge only after the commit (and its fsync) has returned.
-    outcomes.forEach((o, i) => {
-      if ('err' in o) return batch[i].reject(o.err);
-      this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
-      batch[i].resolve(o.ok);
+    // Acknowledged only once on disk: the WAL synced after the commit. (A retried append answered
+    // again may point at a commit of another group still waiting for its sync: the same wait.)
+    let through = 0;
+    for (const o of outcomes) if ('ok' in o) through = Math.max(through, o.ok.position);
+    const settle = () => {
+      outcomes.forEach((o, i) => {
+        if ('err' in o) return batch[i].reject(o.err);
+        this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
+        batch[i].resolve(o.ok);
+      });
+      this.changed();
+    };
+    const synced = this.durable(through);
+    if (synced) synced.then(settle, (err) => batch.forEach((req) => req.reject(err)));
+    else settle();
+  }
+
+  /**
+   * Null when everything up to `position` is known to be on disk; otherwise the sync that puts it
+   * there: the one in flight if it began after that commit, else the next. A sync covers every
+   * commit visible when it began, whichever connection wrote it.
+   */
+  private durable(position: number): Promise<void> | null {
+    if (position <= this.durableThrough) return null;
+    if (this.syncFailure) return Promise.reject(this.syncFailure);
+    if (!this.inFlight) return this.startSync();
+    if (position <= this.inFlight.through) return this.inFlight.done;
+    return (this.nextSync ??= this.inFlight.done.then(
+      () => {
+        this.nextSync = null;
+        return this.startSync();
+      },
+      (err: unknown) => {
+        this.nextSync = null;
+        throw err;
+      },
+    ));
+  }
+
+  private startSync(): Promise<void> {
+    // Every commit visible now has been written to the WAL file: this sync covers it.
+    const through = this.stmts.head.get()?.position ?? 0;
+    const done = new Promise<void>((resolve, reject) => {
+      fdatasync(this.walFd, (err) => {
+        this.inFlight = null;
+        if (err) {
+          this.syncFailure ??= new Error(`the event log could not be synced to disk (${err.message}): no more appends or reads until a restart`);
+          return reject(this.syncFailure);
+        }
+        this.durableThrough = Math.max(this.durableThrough, through);
+        resolve();
+      });
     });
-    this.changed();
+    // Each waiter handles the failure; the promise kept here must not count as unhandled.
+    done.catch(() => undefined);
+    this.inFlight = { through, done };
+    return done;
+  }
+
+  /** The rows, once every one of them is on disk (reads hand out nothing a power loss could take back). */
+  private async onDisk<T extends { position: number }>(rows: T[]): Promise<T[]> {
+    let last = 0;
+    for (const r of rows) if (r.position > last) last = r.position;
+    const synced = this.durable(last);
+    if (synced) await synced;
+    return rows;
   }
 
   private write({ stream, events, expected }: PendingAppend): AppendResult {
@@ -388,7 +484,7 @@ export class SqliteEventStore implements EventStore {
     if (rows.length === 0 && !this.stmts.streamExists.get(stream)) throw new StreamNotFoundError(stream);
     // To the end: the last row is the stream's end; nothing from `from` on: its end is before it.
     if (max === undefined && !backwards) this.noteLastRevision(stream, rows.length ? rows[rows.length - 1].revision : from - 1);
-    return rows.map(toRecorded);
+    return (await this.onDisk(rows)).map(toRecorded);
   }
 
   /**
@@ -407,11 +503,11 @@ export class SqliteEventStore implements EventStore {
 
   async readEvent(id: string): Promise<RecordedEvent | null> {
     const row = this.stmts.eventById.get(id);
-    return row ? toRecorded(row) : null;
+    return row ? toRecorded((await this.onDisk([row]))[0]) : null;
   }
 
   async readCausedBy(eventId: string, maxCount = 1000): Promise<RecordedEvent[]> {
-    return this.stmts.causedBy.all(eventId, maxCount).map(toRecorded);
+    return (await this.onDisk(this.stmts.causedBy.all(eventId, maxCount))).map(toRecorded);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
@@ -421,11 +517,11 @@ export class SqliteEventStore implements EventStore {
         options.direction === 'backwards'
           ? this.stmts.allBackwards.all(options.from ?? Number.MAX_SAFE_INTEGER, max)
           : this.stmts.allForwards.all(options.from ?? 0, max);
-      return rows.map(toRecorded);
+      return (await this.onDisk(rows)).map(toRecorded);
     }
     const { sql, params } = filteredQuery(options.filter, options.direction ?? 'forwards');
     const from = options.from ?? (options.direction === 'backwards' ? Number.MAX_SAFE_INTEGER : 0);
-    return (this.db.prepare(sql).all(from, ...params, max) as EventRow[]).map(toRecorded);
+    return (await this.onDisk(this.db.prepare(sql).all(from, ...params, max) as EventRow[])).map(toRecorded);
   }
 
   subscribeToAll(options: SubscribeOptions = {}): EventSubscription {
@@ -456,6 +552,9 @@ export class SqliteEventStore implements EventStore {
           const own = filter !== undefined || maxCount > store.batchSize;
           if (!own) store.tailReaders.set(reader, after);
           const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
+          // Nothing is handed out, nor passed over, before it is on disk.
+          const synced = store.durable(Math.max(scannedTo, events.length ? events[events.length - 1].position : 0));
+          if (synced) await synced;
           for (let i = 0; i < events.length && !closed; i += maxCount) {
             const page = events.slice(i, i + maxCount).map((row) => {
               const r = row as Envelope & { data?: string | null; metadata?: string | null; event?: RecordedEvent };
@@ -582,7 +681,24 @@ export class SqliteEventStore implements EventStore {
   }
 
   async headPosition(): Promise<number> {
-    return this.stmts.head.get()?.position ?? 0;
+    const head = this.stmts.head.get()?.position ?? 0;
+    const synced = this.durable(head);
+    if (synced) await synced;
+    return head;
+  }
+
+  /**
+   * Waits until every append made so far has been answered (committed and synced, or refused);
+   * true when there was one to wait for.
+   */
+  async settled(): Promise<boolean> {
+    let waited = false;
+    for (;;) {
+      const pending = this.flushScheduled ? new Promise<void>((r) => setImmediate(r)) : (this.nextSync ?? this.inFlight?.done);
+      if (!pending) return waited;
+      waited = true;
+      await pending.catch(() => undefined);
+    }
   }
 
   async ping(): Promise<void> {
@@ -593,10 +709,13 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     if (this.queue.length) this.flush();
     this.closed = true;
+    // The last groups are acknowledged (or refused) before the file closes.
+    await this.settled();
     this.watcher?.close();
     for (const t of this.trailingWakes) clearTimeout(t);
     for (const w of [...this.waiters]) w();
     this.db.close();
+    closeSync(this.walFd);
   }
 
   private changed(): void {
