@@ -133,6 +133,22 @@ describe('sqlite read store indexes', () => {
     await store.close();
   });
 
+  it('a unique index refuses a second document with the same value, and keeps the first', async () => {
+    const store = new SqliteReadStore(join(dir.path, 'unique.db'));
+    await store.ensureIndexes('keys', [{ field: 'hash', unique: true }]);
+    await store.commit([{ op: 'insertOne', collection: 'keys', doc: { _id: 'k1', hash: 'h1' } }]);
+    // (By its code: the driver's error class belongs to the first test file that loaded it.)
+    await expect(store.commit([{ op: 'insertOne', collection: 'keys', doc: { _id: 'k2', hash: 'h1' } }])).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
+    await expect(
+      store.commit([{ op: 'updateOne', collection: 'keys', filter: { _id: 'k3' }, update: { $set: { hash: 'h1' } }, upsert: true }]),
+    ).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
+    expect(await store.find('keys', {})).toEqual([{ _id: 'k1', hash: 'h1' }]);
+    // The same document written again is an update of it, not a conflict.
+    await store.commit([{ op: 'replaceOne', collection: 'keys', filter: { _id: 'k1' }, doc: { _id: 'k1', hash: 'h1', note: 'x' } }]);
+    expect(await store.find('keys', {})).toEqual([{ _id: 'k1', hash: 'h1', note: 'x' }]);
+    await store.close();
+  });
+
   it('declared indexes survive a reopen', async () => {
     const file = join(dir.path, 'reopen.db');
     const first = new SqliteReadStore(file);

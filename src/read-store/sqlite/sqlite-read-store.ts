@@ -395,7 +395,9 @@ export class SqliteReadStore implements ReadStore {
       dirtyIndex.delete(collection);
       if (!m || m.size === 0) return;
       const table = this.table(collection);
-      const write = this.stmt(`INSERT OR REPLACE INTO ${table} (id, doc) VALUES (?, ?)`);
+      // On the key alone: a unique index's conflict with another document is an error, not that
+      // document's removal (which INSERT OR REPLACE would do).
+      const write = this.stmt(`INSERT INTO ${table} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`);
       const del = this.stmt(`DELETE FROM ${table} WHERE id = ?`);
       for (const [id, doc] of m) (doc ? write.run(id, JSON.stringify(doc)) : del.run(id));
       m.clear();
