@@ -306,7 +306,6 @@ export class SqliteEventStore implements EventStore {
       const req: PendingAppend = { stream, events, expected, resolve, reject };
       if (!this.groupCommit) {
         try {
-          if (this.syncFailure) throw this.syncFailure;
           const result = this.appendOne.immediate(req);
           // synchronous=FULL: the commit synced the WAL, and with it every commit written before.
           this.durableThrough = Math.max(this.durableThrough, result.position);
