@@ -240,6 +240,46 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await page()).toEqual([]);
     });
 
+    it('a change by key and other fields matches as a query would: plain values, null for missing, arrays, operators, paths, and the batch\'s own writes', async () => {
+      await store.commit([{ op: 'insertOne', collection: c, doc: { _id: 'k', n: 1, s: 'a', flag: true, tags: ['x', 'y'], nested: { v: 2 }, gone: null } }]);
+      const hits = async (filter: Record<string, unknown>) => {
+        try {
+          await store.commit([{ op: 'expect', collection: c, filter: { _id: 'k', ...filter } }]);
+          return true;
+        } catch (err) {
+          if ((err as Error).name !== 'ConcurrentCommitError') throw err;
+          return false;
+        }
+      };
+      expect(await hits({ n: 1, s: 'a', flag: true })).toBe(true);
+      expect(await hits({ n: 2 })).toBe(false);
+      expect(await hits({ n: '1' })).toBe(false);
+      expect(await hits({ flag: 1 })).toBe(false);
+      expect(await hits({ missing: null })).toBe(true);
+      expect(await hits({ gone: null })).toBe(true);
+      expect(await hits({ s: null })).toBe(false);
+      expect(await hits({ tags: 'y' })).toBe(true);
+      expect(await hits({ tags: 'z' })).toBe(false);
+      expect(await hits({ n: { $gte: 1 } })).toBe(true);
+      expect(await hits({ n: { $gt: 1 } })).toBe(false);
+      expect(await hits({ 'nested.v': 2 })).toBe(true);
+      expect(await hits({ 'nested.v': 3 })).toBe(false);
+      expect(await hits({ nested: { v: 2 } })).toBe(true);
+      // In one batch, a compare-and-set sees the batch's earlier change of the same document.
+      await store.commit([
+        { op: 'updateOne', collection: c, filter: { _id: 'k', n: 1 }, update: { $set: { n: 2 } }, mustMatch: true },
+        { op: 'updateOne', collection: c, filter: { _id: 'k', n: 2 }, update: { $set: { n: 3 } }, mustMatch: true },
+      ]);
+      expect(await store.findOne(c, { _id: 'k' })).toMatchObject({ n: 3 });
+      await expect(
+        store.commit([
+          { op: 'updateOne', collection: c, filter: { _id: 'k', n: 3 }, update: { $set: { n: 4 } }, mustMatch: true },
+          { op: 'updateOne', collection: c, filter: { _id: 'k', n: 3 }, update: { $set: { n: 5 } }, mustMatch: true },
+        ]),
+      ).rejects.toBeInstanceOf(ConcurrentCommitError);
+      expect(await store.findOne(c, { _id: 'k' })).toMatchObject({ n: 3 });
+    });
+
     it('an expect change (a fence) fails the whole batch unless its document matches, and changes nothing readers see', async () => {
       await store.commit([{ op: 'insertOne', collection: c, doc: { _id: 'lease', token: 2 } }]);
       await expect(

@@ -41,16 +41,6 @@ function pathValue(doc: Doc, path: string): unknown {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-/** The key of a filter that is exactly `{ _id: '<string>' }`, else null. */
-function idLookup(filter: Filter): string | null {
-  let id: string | null = null;
-  for (const key in filter) {
-    if (key !== '_id' || typeof filter._id !== 'string') return null;
-    id = filter._id;
-  }
-  return id;
-}
-
 /** An `_id` range (`$gt`, `$gte`, `$lt`, `$lte` on ASCII strings) as SQL on the key. */
 function idRange(condition: unknown): { sql: string; params: string[] } | null {
   const values = equalityValues(condition);
@@ -87,6 +77,35 @@ const BaseQuery = (require('mingo/query') as { Query: typeof MingoQuery }).Query
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const QUERY_CONTEXT = Context.init({ query: require('mingo/operators/query') });
 const query = (filter: Filter) => new BaseQuery(filter, { context: QUERY_CONTEXT });
+
+const isScalar = (v: unknown) => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+
+/**
+ * Whether a document (found by its `_id`) meets the rest of a filter. Top-level equalities of
+ * scalars on scalar (or missing) fields are compared here: MongoDB's equality on them is plain
+ * equality, a null matching a missing field too. Anything else (operators, paths, arrays,
+ * documents) is mingo's to decide.
+ */
+function matchesBesidesId(doc: Doc, filter: Filter): boolean {
+  for (const key in filter) {
+    if (key === '_id') continue;
+    const want = filter[key];
+    const have = (doc as Record<string, unknown>)[key];
+    if (key.startsWith('$') || key.includes('.') || !isScalar(want) || !(have === undefined || isScalar(have))) return query(filter).test(doc);
+    if (want === null ? have !== null && have !== undefined : have !== want) return false;
+  }
+  return true;
+}
+
+/** The key of a filter that is exactly `{ _id: '<string>' }`, else null. */
+function idLookup(filter: Filter): string | null {
+  let id: string | null = null;
+  for (const key in filter) {
+    if (key !== '_id' || typeof filter._id !== 'string') return null;
+    id = filter._id;
+  }
+  return id;
+}
 
 type UpdateOperator = (expr: unknown, arrayFilters?: unknown[]) => (doc: object) => unknown;
 // A public subpath of mingo (its package exports it); required because this project's module resolution predates `exports`.
@@ -403,13 +422,19 @@ export class SqliteReadStore implements ReadStore {
       m.clear();
     };
     const matching = (collection: string, filter: Filter, one: boolean): Doc[] => {
-      const id = typeof filter._id === 'string' && Object.keys(filter).length === 1 ? filter._id : null;
+      const id = typeof filter._id === 'string' ? filter._id : null;
       const pending = dirty.get(collection);
       if (id !== null) {
+        // One document by its key (the batch's own version if it has one), then the rest of the
+        // filter on it: a compare-and-set (`{ _id, checkpoint }`) or a fence (`{ _id, token }`).
         const cached = pending?.get(id);
-        if (cached !== undefined) return cached ? [cached] : [];
-        const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
-        return row ? [JSON.parse(row.doc)] : [];
+        let doc: Doc | null;
+        if (cached !== undefined) doc = cached;
+        else {
+          const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
+          doc = row ? (JSON.parse(row.doc) as Doc) : null;
+        }
+        return doc && matchesBesidesId(doc, filter) ? [doc] : [];
       }
       const q = query(filter);
       const field = '_id' in filter ? undefined : Object.keys(filter).find((k) => this.indexed.get(collection)?.has(k) && equalityValues(filter[k]));
