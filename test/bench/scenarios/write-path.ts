@@ -99,7 +99,9 @@ export async function appendScenarios(ctx: BenchContext): Promise<Row[]> {
  * start (cold code on new threads), is printed beside it.
  */
 export async function commandScenarios(ctx: BenchContext): Promise<Row[]> {
-  const rounds = { warmup: 1, rounds: ctx.quick ? 3 : 5 };
+  // Rounds are short (under a second a pair) and the ratio swings with the shared machine: five
+  // pairs even in the quick run, for a steadier median.
+  const rounds = { warmup: 1, rounds: ctx.quick ? 5 : 7 };
   const total = ctx.quick ? 5_000 : 10_000;
   const streams = 1_000;
   const at = new Date().toISOString();
