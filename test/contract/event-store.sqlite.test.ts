@@ -263,6 +263,26 @@ describe('sqlite event store: on disk before acknowledged or read', () => {
     }
   });
 
+  it('close answers the groups still waiting for their sync before the file closes', async () => {
+    const store = fresh();
+    const file = (store as unknown as { file: string }).file;
+    const disk = pauseSyncs();
+    let answered = false;
+    const appending = store.append('c-1', [newEvent('Last')], 'no_stream').then(() => (answered = true));
+    while (disk.held.length === 0) await tick(5);
+    const closing = store.close();
+    await tick();
+    expect(answered).toBe(false);
+    disk.release();
+    disk.restore();
+    await closing;
+    expect(answered).toBe(true);
+    await appending;
+    const reopened = new SqliteEventStore(file);
+    expect((await reopened.readStream('c-1')).map((e) => e.type)).toEqual(['Last']);
+    await reopened.close();
+  });
+
   it('one sync answers every group committed before it began; a failed sync fails its groups and every later append', async () => {
     const store = fresh();
     const disk = pauseSyncs();

@@ -399,12 +399,17 @@ export class SqliteEventStore implements EventStore {
     return done;
   }
 
-  /** The rows, once every one of them is on disk (reads hand out nothing a power loss could take back). */
+  /** Once everything up to `position` is on disk: reads hand out nothing a power loss could take back. */
+  private async onDiskThrough(position: number): Promise<void> {
+    const synced = this.durable(position);
+    if (synced) await synced;
+  }
+
+  /** The rows, once every one of them is on disk. */
   private async onDisk<T extends { position: number }>(rows: T[]): Promise<T[]> {
     let last = 0;
     for (const r of rows) if (r.position > last) last = r.position;
-    const synced = this.durable(last);
-    if (synced) await synced;
+    await this.onDiskThrough(last);
     return rows;
   }
 
@@ -552,8 +557,7 @@ export class SqliteEventStore implements EventStore {
           if (!own) store.tailReaders.set(reader, after);
           const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
           // Nothing is handed out, nor passed over, before it is on disk.
-          const synced = store.durable(Math.max(scannedTo, events.length ? events[events.length - 1].position : 0));
-          if (synced) await synced;
+          await store.onDiskThrough(Math.max(scannedTo, events.length ? events[events.length - 1].position : 0));
           for (let i = 0; i < events.length && !closed; i += maxCount) {
             const page = events.slice(i, i + maxCount).map((row) => {
               const r = row as Envelope & { data?: string | null; metadata?: string | null; event?: RecordedEvent };
@@ -681,8 +685,7 @@ export class SqliteEventStore implements EventStore {
 
   async headPosition(): Promise<number> {
     const head = this.stmts.head.get()?.position ?? 0;
-    const synced = this.durable(head);
-    if (synced) await synced;
+    await this.onDiskThrough(head);
     return head;
   }
 

@@ -254,6 +254,12 @@ export class SqliteReadStore implements ReadStore {
     return name;
   }
 
+  /** One document by its key, parsed, or null. */
+  private byKey(table: string, id: string): Doc | null {
+    const row = this.stmt(`SELECT doc FROM ${table} WHERE id = ?`).get(id) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as Doc) : null;
+  }
+
   /** Documents that may match (the pre-filter's rows), parsed; the caller applies the filter. */
   private candidates(collection: string, filter: Filter): Doc[] {
     const table = this.readTable(collection);
@@ -314,8 +320,8 @@ export class SqliteReadStore implements ReadStore {
     if (id !== null && !options.skip && options.limit !== 0) {
       // One document by its key: the primary key answers it, cheaper than a cached result's bookkeeping.
       const table = this.readTable(collection);
-      const row = table ? (this.stmt(`SELECT doc FROM ${table} WHERE id = ?`).get(id) as { doc: string } | undefined) : undefined;
-      return row ? [JSON.parse(row.doc) as Doc] : [];
+      const doc = table ? this.byKey(table, id) : null;
+      return doc ? [doc] : [];
     }
     const key = ResultCache.key('find', collection, filter, options);
     if (key === null) return this.read(collection, filter, options);
@@ -428,12 +434,7 @@ export class SqliteReadStore implements ReadStore {
         // One document by its key (the batch's own version if it has one), then the rest of the
         // filter on it: a compare-and-set (`{ _id, checkpoint }`) or a fence (`{ _id, token }`).
         const cached = pending?.get(id);
-        let doc: Doc | null;
-        if (cached !== undefined) doc = cached;
-        else {
-          const row = this.stmt(`SELECT doc FROM ${this.table(collection)} WHERE id = ?`).get(id) as { doc: string } | undefined;
-          doc = row ? (JSON.parse(row.doc) as Doc) : null;
-        }
+        const doc = cached !== undefined ? cached : this.byKey(this.table(collection), id);
         return doc && matchesBesidesId(doc, filter) ? [doc] : [];
       }
       const q = query(filter);
