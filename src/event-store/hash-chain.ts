@@ -12,24 +12,74 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 type Hashable = Pick<RecordedEvent, 'id' | 'stream' | 'revision' | 'type' | 'data' | 'metadata'>;
 
-/** The hash of an event given its predecessor's: over id, stream, revision, type, data and metadata (less the hashes). */
-export function eventHash(prevHash: string, e: Hashable): string {
-  const { hash: _hash, prevHash: _prev, ...metadata } = e.metadata;
-  const content = stringify({ id: e.id, stream: e.stream, revision: e.revision, type: e.type, data: e.data, metadata });
-  // One-shot hashing of the joined string: the same digest as streaming the three parts, a fifth of the cost.
-  return hash('sha256', `${prevHash}\n${content ?? ''}`, 'hex');
+/** The metadata the hash covers: all of it but the chain's own two fields. */
+function unchained(metadata: EventMetadata): EventMetadata {
+  if (!('hash' in metadata) && !('prevHash' in metadata)) return metadata;
+  const { hash: _hash, prevHash: _prev, ...rest } = metadata;
+  return rest;
 }
 
-/** The events as they will be stored at revisions `firstRevision`, ... with the chain in their metadata. Returns the last hash too. */
-export function seal(stream: string, firstRevision: number, prevHash: string, events: readonly NewEvent[]): { sealed: NewEvent[]; lastHash: string } {
+/**
+ * The text the hash covers: the stable JSON (keys sorted at every level) of the event's id,
+ * stream, revision, type, data and metadata (less the hashes). It is composed from the stable
+ * JSON of data and metadata, which the embedded store also keeps as the stored text: one
+ * serialization of each instead of two. The whole sorts its keys as data, id, metadata,
+ * revision, stream, type, so the composition is the same text as the stable JSON of the whole
+ * object (a test holds it to that: chains already written were hashed over the whole).
+ */
+function content(e: Hashable, data: string | undefined, metadata: string | undefined): string {
+  if (data === undefined || metadata === undefined) {
+    return stringify({ id: e.id, stream: e.stream, revision: e.revision, type: e.type, data: e.data, metadata: unchained(e.metadata) }) ?? '';
+  }
+  return `{"data":${data},"id":${stringify(e.id)},"metadata":${metadata},"revision":${stringify(e.revision)},"stream":${stringify(e.stream)},"type":${stringify(e.type)}}`;
+}
+
+// One-shot hashing of the joined string: the same digest as streaming the parts, a fifth of the cost.
+const digest = (prevHash: string, text: string) => hash('sha256', `${prevHash}\n${text}`, 'hex');
+
+/** The hash of an event given its predecessor's: over id, stream, revision, type, data and metadata (less the hashes). */
+export function eventHash(prevHash: string, e: Hashable): string {
+  return digest(prevHash, content(e, stringify(e.data), stringify(unchained(e.metadata))));
+}
+
+/** An event as it is stored: its place in the chain, and its data and metadata (with both hashes) as JSON text. */
+export interface SealedEvent {
+  event: NewEvent;
+  prevHash: string;
+  hash: string;
+  data: string;
+  metadata: string;
+}
+
+/** An event's metadata with its place in the chain. */
+export function chainedMetadata(s: SealedEvent): EventMetadata {
+  return { ...unchained(s.event.metadata), prevHash: s.prevHash, hash: s.hash };
+}
+
+/**
+ * The events as they will be stored at revisions `firstRevision`, ... : each one's hash and its
+ * predecessor's, and its JSON text (its data's stable JSON, and its metadata's with `prevHash`
+ * and `hash` after the rest). Returns the last hash too.
+ */
+export function seal(stream: string, firstRevision: number, prevHash: string, events: readonly NewEvent[]): { sealed: SealedEvent[]; lastHash: string } {
   let prev = prevHash;
-  const sealed = events.map((e, i) => {
-    const metadata: EventMetadata = { ...e.metadata, prevHash: prev };
-    const hash = eventHash(prev, { id: e.id, stream, revision: firstRevision + i, type: e.type, data: e.data, metadata });
+  const sealed = events.map((e, i): SealedEvent => {
+    const covered = unchained(e.metadata);
+    const dataJson = stringify(e.data);
+    const metadataJson = stringify(covered);
+    const hash = digest(prev, content({ id: e.id, stream, revision: firstRevision + i, type: e.type, data: e.data, metadata: covered }, dataJson, metadataJson));
+    const s: SealedEvent = { event: e, prevHash: prev, hash, data: dataJson ?? JSON.stringify(e.data), metadata: '' };
+    s.metadata = metadataJson === undefined ? JSON.stringify(chainedMetadata(s)) : withChain(metadataJson, prev, hash);
     prev = hash;
-    return { ...e, metadata: { ...metadata, hash } };
+    return s;
   });
   return { sealed, lastHash: prev };
+}
+
+/** An object's JSON text with `prevHash` and `hash` added after its own fields. */
+function withChain(objectJson: string, prevHash: string, hash: string): string {
+  const chain = `"prevHash":${stringify(prevHash)},"hash":${stringify(hash)}`;
+  return objectJson === '{}' ? `{${chain}}` : `${objectJson.slice(0, -1)},${chain}}`;
 }
 
 export type ChainBreakReason = 'MISSING_HASH' | 'CONTENT_CHANGED' | 'PREVIOUS_HASH_MISMATCH' | 'REVISION_GAP';

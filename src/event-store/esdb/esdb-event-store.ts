@@ -31,7 +31,7 @@ import {
   WrongExpectedRevisionError,
   matchesFilter,
 } from '../event-store.port';
-import { GENESIS_HASH, seal } from '../hash-chain';
+import { chainedMetadata, GENESIS_HASH, seal } from '../hash-chain';
 
 /**
  * The production event store on EventStoreDB. Global positions are the commit
@@ -56,7 +56,7 @@ export class EsdbEventStore implements EventStore {
       const { sealed } = seal(stream, pinned.revision + 1, pinned.hash, events);
       const result = await this.client.appendToStream(
         stream,
-        sealed.map((e) => jsonEvent({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
+        sealed.map((s) => jsonEvent({ id: s.event.id, type: s.event.type, data: s.event.data, metadata: chainedMetadata(s) })),
         { expectedRevision: pinned.revision === -1 ? NO_STREAM : BigInt(pinned.revision) },
       );
       return {

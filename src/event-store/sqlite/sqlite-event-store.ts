@@ -445,10 +445,10 @@ export class SqliteEventStore implements EventStore {
     const recordedAt = new Date().toISOString();
     const { sealed } = seal(stream, revision + 1, last?.hash ?? GENESIS_HASH, events);
     try {
-      for (const e of sealed) {
+      for (const { event: e, data, metadata } of sealed) {
         revision += 1;
         const cause = e.metadata.causationId;
-        const info = this.stmts.insert.run(e.id, stream, revision, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata), recordedAt, typeof cause === 'string' ? cause : null);
+        const info = this.stmts.insert.run(e.id, stream, revision, e.type, data, metadata, recordedAt, typeof cause === 'string' ? cause : null);
         position = Number(info.lastInsertRowid);
       }
     } catch (err) {
