@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import stringify from 'safe-stable-stringify';
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import {
+  EventMetadata,
   EventStore,
   NewEvent,
   RecordedEvent,
@@ -83,7 +84,8 @@ interface Folded<S> {
 interface Queued {
   command: unknown;
   context: CommandContext;
-  hash: string;
+  /** The command's digest, with a requestId only: nothing else is answered by it. */
+  hash: string | undefined;
   resolve: (outcome: CommandOutcome) => void;
   reject: (error: unknown) => void;
 }
@@ -133,7 +135,7 @@ export class CommandPipeline {
   run<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, stream: string, command: C, context: CommandContext): Promise<CommandOutcome> {
     return new Promise<CommandOutcome>((resolve, reject) => {
       const key = `${decider.category}|${stream}`;
-      const item: Queued = { command, context, hash: commandHash(command), resolve, reject };
+      const item: Queued = { command, context, hash: context.requestId ? commandHash(command) : undefined, resolve, reject };
       const queue = this.queues.get(key);
       if (queue) {
         queue.items.push(item);
@@ -250,7 +252,7 @@ export class CommandPipeline {
     let state = folded.state;
     const toAppend: NewEvent[] = [];
     const plans: Array<Settled | { appended: NewEvent[]; revision: number } | { sameAs: number }> = [];
-    const inBatch = new Map<string, { index: number; hash: string }>();
+    const inBatch = new Map<string, { index: number; hash: string | undefined }>();
     for (const [index, item] of batch.entries()) {
       const { context, hash } = item;
       if (context.requestId) {
@@ -276,15 +278,15 @@ export class CommandPipeline {
         plans.push({ error });
         continue;
       }
-      const metadata = {
+      const metadata: EventMetadata = {
         actor: context.actor,
         correlationId: context.correlationId,
         causationId: context.causationId ?? null,
         requestId: context.requestId ?? null,
         occurredAt: context.issuedAt,
         schemaVersion: decider.schemaVersion ?? 1,
-        commandHash: hash,
       };
+      if (hash) metadata.commandHash = hash;
       const appended = decided.map((e, i): NewEvent => ({
         // With a requestId the ids are derived from it, so the store itself recognises a retried append.
         id: context.requestId ? uuidv5(`${stream}/${context.requestId}/${i}`, EVENT_ID_NAMESPACE) : newEventId(),
