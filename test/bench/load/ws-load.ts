@@ -3,6 +3,7 @@
  * watching one of `machines` machines, then `mutations` label changes at a fixed rate over HTTP.
  * Latency is from a mutation's send to each subscriber's message, both on this process's clock.
  */
+import { open } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -16,6 +17,8 @@ export interface WsLoadArgs {
   mutations: number;
   perSecond: number;
   waitMs: number;
+  /** A scratch file on the server's disk: written and synced every 20 ms while the mutations go out. */
+  diskProbeFile: string;
 }
 
 export interface WsLoadResult {
@@ -33,6 +36,42 @@ export interface WsLoadResult {
   generatorLoopDelayMax: number;
   /** The server's own durable appends while measuring (its append-duration histogram): the disk's share. */
   serverAppends: { count: number; over25ms: number; over100ms: number };
+  /** The disk itself in the same window: a bare 4 KiB write + fdatasync every 20 ms, in ms. */
+  diskProbe: { count: number; p50: number; p99: number; max: number };
+}
+
+/**
+ * The disk's own latency while the mutations go out: a 4 KiB write and an fdatasync of a file
+ * of its own, every 20 ms, timed. Every message follows a durable append, so this is the floor
+ * under the message's latency that the server cannot lower.
+ */
+function probeDisk(file: string): { stop: () => Promise<{ count: number; p50: number; p99: number; max: number }> } {
+  let running = true;
+  const took: number[] = [];
+  const done = (async () => {
+    const fh = await open(file, 'w');
+    const page = Buffer.alloc(4096, 7);
+    try {
+      for (let i = 0; running; i++) {
+        const started = performance.now();
+        await fh.write(page, 0, page.length, (i % 256) * page.length);
+        await fh.datasync();
+        took.push(performance.now() - started);
+        await new Promise((r) => setTimeout(r, Math.max(20 - (performance.now() - started), 0)));
+      }
+    } finally {
+      await fh.close();
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      const sorted = [...took].sort((x, y) => x - y);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+      return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN };
+    },
+  };
 }
 
 /** The server's append-duration histogram: appends in all, and those that took longer than 25 and 100 ms. */
@@ -112,6 +151,7 @@ async function main() {
   const appendsBefore = await appendHistogram(a.port);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  const disk = probeDisk(a.diskProbeFile);
   const started = performance.now();
   for (let i = 0; i < a.mutations; i++) {
     const due = started + (i * 1000) / a.perSecond;
@@ -124,6 +164,7 @@ async function main() {
   const sendSeconds = (performance.now() - started) / 1000;
   await Promise.all(inFlight);
   loop.disable();
+  const diskProbe = await disk.stop();
   const perMachine = (k: number) => {
     const m = k % a.machineIds.length;
     return Math.floor((a.mutations - 1 - m) / a.machineIds.length) + 1;
@@ -140,7 +181,7 @@ async function main() {
   await Promise.all(clients.map((c) => c.dispose()));
   const sorted = latencies.sort((x, y) => x - y);
   const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
-  report({ expected, received, duplicates, mutationErrors, sendSeconds, p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? NaN, generatorLoopDelayP99: loop.percentile(99) / 1e6, generatorLoopDelayMax: loop.max / 1e6, serverAppends } satisfies WsLoadResult);
+  report({ expected, received, duplicates, mutationErrors, sendSeconds, p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? NaN, generatorLoopDelayP99: loop.percentile(99) / 1e6, generatorLoopDelayMax: loop.max / 1e6, serverAppends, diskProbe } satisfies WsLoadResult);
 }
 
 main().catch((e) => {

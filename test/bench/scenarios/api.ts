@@ -145,7 +145,8 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
     await waitFor(ready(port), 30_000, 'the server');
     await registerFleet(port, machines, 'sub');
     const machineIds = Array.from({ length: machines }, (_, i) => `sub${String(i).padStart(6, '0')}`);
-    const r = await runChild<WsLoadResult>('ws-load', { port, key: TEST_ADMIN_KEY, machineIds, subscribers, mutations, perSecond, waitMs: 30_000 } satisfies WsLoadArgs).result;
+    const diskProbeFile = join(ctx.dir, `disk-probe-${randomUUID()}`);
+    const r = await runChild<WsLoadResult>('ws-load', { port, key: TEST_ADMIN_KEY, machineIds, subscribers, mutations, perSecond, waitMs: 30_000, diskProbeFile } satisfies WsLoadArgs).result;
     const lost = r.expected - r.received;
     // The disk's own share, measured right after on the same file system: every message follows
     // one durable append (an fsync), so the fsync's tail is a floor under the message's.
@@ -178,6 +179,17 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
               target: '—',
               pass: null,
               spread: `of ${r.serverAppends.count.toLocaleString('en-US')}; ${r.serverAppends.over100ms} over 100 ms`,
+            },
+            {
+              scenario: `  for reference: the disk itself during the run, a bare 4 KiB write + fdatasync every 20 ms, p99`,
+              figure: r.diskProbe.p99,
+              unit: 'ms',
+              baseline: null,
+              baselineName: null,
+              ratio: null,
+              target: '—',
+              pass: null,
+              spread: `p50 ${r.diskProbe.p50.toFixed(2)} ms; max ${r.diskProbe.max.toFixed(1)} ms; ${r.diskProbe.count} syncs`,
             },
           ]
         : []),
