@@ -70,12 +70,16 @@ export interface RunnerLogger {
 /** A promise-chain mutex: the live loop and a rebuild's swap never interleave. */
 class Lock {
   private tail: Promise<void> = Promise.resolve();
+  private runs = 0;
+  /** A run is under way or waiting (counted until a moment after it ends). */
+  get busy(): boolean {
+    return this.runs > 0;
+  }
   run<T>(fn: () => Promise<T>): Promise<T> {
+    this.runs += 1;
     const result = this.tail.then(fn);
-    this.tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
+    const done = () => void (this.runs -= 1);
+    this.tail = result.then(done, done);
     return result;
   }
 }
@@ -413,6 +417,7 @@ export class ProjectionRunner {
       }
       // The rebuild to the code's version swaps in and starts the live loop again.
       if (this.liveVersion !== this.projection.version) return 'parked';
+      if (this.passesOver(batch, generation)) return 'ok';
       const outcome = await this.lock.run(async () => {
         // A swap moved the live model to another generation and checkpoint: resubscribe there.
         if (this.generation !== generation) return 'restart' as const;
@@ -434,6 +439,32 @@ export class ProjectionRunner {
       });
       if (outcome !== 'lost') return outcome;
     }
+  }
+
+  /**
+   * A live batch with nothing for this projection, while nothing else holds the lock (a swap, a
+   * verify, a retry): moves the checkpoint in memory, as `commitEvents` does for such a batch,
+   * without the lock's turn and the commit path's promises. Most batches are such for most
+   * projections: every runner hears every event. False when the batch needs the full path
+   * (an event it handles, or the skipped events are due to be written with the checkpoint).
+   */
+  private passesOver(batch: RecordedEvent[], generation: number): boolean {
+    if (this.lock.busy || this.generation !== generation) return false;
+    const handlers = this.projection.handlers;
+    let fresh = 0;
+    for (const e of batch) {
+      if (Object.hasOwn(handlers, e.type)) return false;
+      if (e.position > this.checkpoint) fresh += 1;
+    }
+    this.announceCommittedElsewhere(batch);
+    if (fresh === 0) return true;
+    if (!this.deferred.defer(false, fresh)) return false;
+    const last = batch[batch.length - 1];
+    this.checkpoint = last.position;
+    this.lastEventAt = last.recordedAt;
+    this.announcedUpTo = last.position;
+    this.resolveWaiters();
+    return true;
   }
 
   /**
