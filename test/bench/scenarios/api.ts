@@ -153,6 +153,7 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
     const disk = perMachine === 1 ? await durableAppendLatency(ctx, perSecond, ctx.quick ? 400 : 1_000) : null;
     const label = `mutation -> subscription message, ${subscribers.toLocaleString('en-US')} subscribers, ${perMachine} per machine, ${perSecond} mutations/s (${(perSecond * perMachine).toLocaleString('en-US')} messages/s)`;
     const target = perMachine === 1;
+    const reference = (scenario: string, figure: number, unit: string, spread: string): Row => ({ scenario: `  for reference: ${scenario}`, figure, unit, baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread });
     return [
       { scenario: `${label}, p50`, figure: r.p50, unit: 'ms', baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread: `p90 ${r.p90.toFixed(1)} ms` },
       {
@@ -169,45 +170,11 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
       },
       ...(perMachine === 1
         ? [
-            {
-              scenario: `  for reference: the server's own durable appends during the run, over 25 ms`,
-              figure: r.serverAppends.over25ms,
-              unit: 'appends',
-              baseline: null,
-              baselineName: null,
-              ratio: null,
-              target: '—',
-              pass: null,
-              spread: `of ${r.serverAppends.count.toLocaleString('en-US')}; ${r.serverAppends.over100ms} over 100 ms`,
-            },
-            {
-              scenario: `  for reference: the disk itself during the run, a bare 4 KiB write + fdatasync every 20 ms, p99`,
-              figure: r.diskProbe.p99,
-              unit: 'ms',
-              baseline: null,
-              baselineName: null,
-              ratio: null,
-              target: '—',
-              pass: null,
-              spread: `p50 ${r.diskProbe.p50.toFixed(2)} ms; max ${r.diskProbe.max.toFixed(1)} ms; ${r.diskProbe.count} syncs`,
-            },
+            reference(`the server's own durable appends during the run, over 25 ms`, r.serverAppends.over25ms, 'appends', `of ${r.serverAppends.count.toLocaleString('en-US')}; ${r.serverAppends.over100ms} over 100 ms`),
+            reference(`the disk itself during the run, a bare 4 KiB write + fdatasync every 20 ms, p99`, r.diskProbe.p99, 'ms', `p50 ${r.diskProbe.p50.toFixed(2)} ms; max ${r.diskProbe.max.toFixed(1)} ms; ${r.diskProbe.count} syncs`),
           ]
         : []),
-      ...(disk
-        ? [
-            {
-              scenario: `  for reference: one durable append alone (its fsync), ${perSecond}/s on the same disk just after, p99`,
-              figure: disk.p99,
-              unit: 'ms',
-              baseline: null,
-              baselineName: null,
-              ratio: null,
-              target: '—',
-              pass: null,
-              spread: `p50 ${disk.p50.toFixed(2)} ms; max ${disk.max.toFixed(1)} ms`,
-            },
-          ]
-        : []),
+      ...(disk ? [reference(`one durable append alone (its fsync), ${perSecond}/s on the same disk just after, p99`, disk.p99, 'ms', `p50 ${disk.p50.toFixed(2)} ms; max ${disk.max.toFixed(1)} ms`)] : []),
     ];
   } finally {
     server.child.kill('SIGTERM');
