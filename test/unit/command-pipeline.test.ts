@@ -51,6 +51,17 @@ describe('command pipeline', () => {
     });
   });
 
+  it("records the command's digest only with a requestId, the one thing that reads it", async () => {
+    await pipeline.run(machineDecider, 'machine-h1', register('h1'), ctx({ requestId: 'req-h1' }));
+    await pipeline.run(machineDecider, 'machine-h2', register('h2'), ctx());
+    const [withRequest] = await store.readStream('machine-h1');
+    const [without] = await store.readStream('machine-h2');
+    expect(withRequest.metadata.commandHash).toMatch(/^[0-9a-f]{32}$/);
+    expect(without.metadata).not.toHaveProperty('commandHash');
+    // The digest still tells a reused requestId with other parameters from a retry.
+    await expect(pipeline.run(machineDecider, 'machine-h1', { ...register('h1'), labels: { other: 'x' } }, ctx({ requestId: 'req-h1' }))).rejects.toBeInstanceOf(ConflictError);
+  });
+
   it('gives events no requestId derives time-ordered ids (UUIDv7); ids a requestId derives stay name-based (v5)', async () => {
     for (let i = 0; i < 20; i++) await pipeline.run(machineDecider, `machine-t${i}`, register(`t${i}`), ctx());
     const ids = (await store.readAll()).map((e) => e.id);
