@@ -59,7 +59,8 @@ describe('command pipeline', () => {
     expect(withRequest.metadata.commandHash).toMatch(/^[0-9a-f]{32}$/);
     expect(without.metadata).not.toHaveProperty('commandHash');
     // The digest still tells a reused requestId with other parameters from a retry.
-    await expect(pipeline.run(machineDecider, 'machine-h1', { ...register('h1'), labels: { other: 'x' } }, ctx({ requestId: 'req-h1' }))).rejects.toBeInstanceOf(ConflictError);
+    const otherParameters: MachineCommand = { type: 'RegisterMachine', id: 'h1', phase: 'READY', hypervisor: false, capacity: null, labels: { other: 'x' }, at };
+    await expect(pipeline.run(machineDecider, 'machine-h1', otherParameters, ctx({ requestId: 'req-h1' }))).rejects.toBeInstanceOf(ConflictError);
   });
 
   it('gives events no requestId derives time-ordered ids (UUIDv7); ids a requestId derives stay name-based (v5)', async () => {
