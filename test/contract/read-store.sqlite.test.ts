@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { ConcurrentCommitError } from '../../src/read-store/read-store.port';
@@ -147,6 +148,83 @@ describe('sqlite read store indexes', () => {
     await store.commit([{ op: 'replaceOne', collection: 'keys', filter: { _id: 'k1' }, doc: { _id: 'k1', hash: 'h1', note: 'x' } }]);
     expect(await store.find('keys', {})).toEqual([{ _id: 'k1', hash: 'h1', note: 'x' }]);
     await store.close();
+  });
+
+  it('an indexed value that moves is found under its new value only; writes that leave it keep it found', async () => {
+    const store = new SqliteReadStore(join(dir.path, 'moves.db'));
+    await store.ensureIndexes('machines', [{ field: 'phase' }, { field: 'maintenance.on' }]);
+    await store.commit(['m1', 'm2', 'm3'].map((id) => ({ op: 'insertOne' as const, collection: 'machines', doc: { _id: id, phase: 'READY', maintenance: { on: false }, n: 0 } })));
+    const ids = async (filter: Record<string, unknown>) => (await store.find('machines', filter)).map((d) => d._id).sort();
+    // Unindexed fields change (the document alone is rewritten), then an indexed one, in one batch and across batches.
+    await store.commit([
+      { op: 'updateOne', collection: 'machines', filter: { _id: 'm1' }, update: { $set: { n: 1 } } },
+      { op: 'updateOne', collection: 'machines', filter: { _id: 'm2' }, update: { $set: { n: 1 } } },
+      { op: 'updateOne', collection: 'machines', filter: { _id: 'm2' }, update: { $set: { phase: 'ALLOCATED' } } },
+    ]);
+    await store.commit([{ op: 'updateOne', collection: 'machines', filter: { _id: 'm3' }, update: { $set: { 'maintenance.on': true, n: 2 } } }]);
+    await store.commit([{ op: 'replaceOne', collection: 'machines', filter: { _id: 'm1' }, doc: { _id: 'm1', phase: 'BROKEN', maintenance: { on: true }, n: 3 } }]);
+    expect(await ids({ phase: 'READY' })).toEqual(['m3']);
+    expect(await ids({ phase: 'ALLOCATED' })).toEqual(['m2']);
+    expect(await ids({ phase: { $in: ['BROKEN', 'ALLOCATED'] } })).toEqual(['m1', 'm2']);
+    expect(await ids({ 'maintenance.on': true })).toEqual(['m1', 'm3']);
+    expect(await ids({ 'maintenance.on': false })).toEqual(['m2']);
+    expect((await store.findOne('machines', { _id: 'm2' }))?.n).toBe(1);
+    // An indexed lookup inside a batch sees the batch's own moves.
+    await store.commit([
+      { op: 'updateOne', collection: 'machines', filter: { _id: 'm3' }, update: { $set: { phase: 'ALLOCATED' } } },
+      { op: 'updateMany', collection: 'machines', filter: { phase: 'ALLOCATED' }, update: { $set: { n: 9 } } },
+    ]);
+    expect((await store.find('machines', { n: 9 })).map((d) => d._id).sort()).toEqual(['m2', 'm3']);
+    expect(store.explain('machines', { 'maintenance.on': true })).toMatch(/USING INDEX ix_machines_maintenance__on/);
+    await store.close();
+  });
+
+  it('a writer fills a key column another connection added after it opened', async () => {
+    const file = join(dir.path, 'late-index.db');
+    const writer = new SqliteReadStore(file);
+    await writer.commit([{ op: 'insertOne', collection: 'machines', doc: { _id: 'm1', phase: 'READY' } }]);
+    const other = new SqliteReadStore(file);
+    await other.ensureIndexes('machines', [{ field: 'phase' }]);
+    await writer.commit([
+      { op: 'insertOne', collection: 'machines', doc: { _id: 'm2', phase: 'READY' } },
+      { op: 'updateOne', collection: 'machines', filter: { _id: 'm1' }, update: { $set: { phase: 'ALLOCATED' } } },
+    ]);
+    expect((await other.find('machines', { phase: 'READY' })).map((d) => d._id)).toEqual(['m2']);
+    expect((await other.find('machines', { phase: 'ALLOCATED' })).map((d) => d._id)).toEqual(['m1']);
+    expect(other.explain('machines', { phase: 'READY' })).toMatch(/USING INDEX ix_machines_phase/);
+    await Promise.all([writer.close(), other.close()]);
+  });
+
+  it('a file from before key columns has its expression indexes turned into key columns, once, values filled', async () => {
+    const file = join(dir.path, 'old-indexes.db');
+    const raw = new Database(file);
+    raw.exec(`CREATE TABLE "rm_machines" (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+      CREATE INDEX "ix_machines_phase" ON "rm_machines" (json_extract(doc, '$.phase'));
+      CREATE INDEX "ix_machines_hypervisor" ON "rm_machines" (json_extract(doc, '$.hypervisor'));
+      CREATE UNIQUE INDEX "ix_keys_hash" ON "rm_keys" (json_extract(doc, '$.hash'));`.replace('CREATE UNIQUE', 'CREATE TABLE "rm_keys" (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID; CREATE UNIQUE'));
+    const insert = raw.prepare('INSERT INTO "rm_machines" (id, doc) VALUES (?, ?)');
+    for (let i = 0; i < 1500; i++) insert.run(`m${String(i).padStart(4, '0')}`, JSON.stringify({ _id: `m${i}`, phase: i % 3 ? 'READY' : 'BROKEN', hypervisor: i % 2 === 0 }));
+    raw.prepare('INSERT INTO "rm_keys" (id, doc) VALUES (?, ?)').run('k1', JSON.stringify({ _id: 'k1', hash: 'h1' }));
+    raw.close();
+    const first = new SqliteReadStore(file);
+    const second = new SqliteReadStore(file);
+    expect(await first.count('machines', { phase: 'BROKEN' })).toBe(500);
+    expect(await second.count('machines', { hypervisor: true, phase: 'READY' })).toBe(500);
+    expect(first.explain('machines', { phase: 'READY' })).toMatch(/USING INDEX ix_machines_phase/);
+    expect(first.explain('machines', { hypervisor: false })).toMatch(/USING INDEX ix_machines_hypervisor/);
+    // A unique index stays unique.
+    // (By its code: the driver's error class belongs to the first test file that loaded it.)
+    await expect(first.commit([{ op: 'insertOne', collection: 'keys', doc: { _id: 'k2', hash: 'h1' } }])).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
+    expect((await first.find('keys', {})).map((d) => d._id)).toEqual(['k1']);
+    await Promise.all([first.close(), second.close()]);
+    const check = new Database(file, { readonly: true });
+    const indexes = check.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix%'").all() as Array<{ sql: string }>;
+    check.close();
+    expect(indexes.map((i) => i.sql).sort()).toEqual([
+      'CREATE INDEX "ix_machines_hypervisor" ON "rm_machines" ("k_hypervisor")',
+      'CREATE INDEX "ix_machines_phase" ON "rm_machines" ("k_phase")',
+      'CREATE UNIQUE INDEX "ix_keys_hash" ON "rm_keys" ("k_hash")',
+    ]);
   });
 
   it('declared indexes survive a reopen', async () => {

@@ -41,6 +41,18 @@ function pathValue(doc: Doc, path: string): unknown {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
+/**
+ * The column that holds an indexed field's value beside the document (a dot cannot be part of an
+ * identifier, and `$` cannot be part of a field).
+ */
+const keyColumn = (field: string) => `"k_${field.replace(/\./g, '$')}"`;
+/** An indexed field's value as its column holds it: scalars as json_extract gives them, anything else null. */
+const keyValue = (doc: Doc, field: string): Bindable => bindable(pathValue(doc, field)) ?? null;
+/** An index on a key column, as `ensureIndexes` creates it: the collection and the field. */
+const KEY_INDEX = /ON "rm_([^"]+)" \("k_([^"]+)"\)/;
+/** An index over an expression of the JSON, as the first files had them. */
+const EXPRESSION_INDEX = /ON "rm_([^"]+)" \(json_extract\(doc, '\$\.([^']+)'\)\)/;
+
 /** An `_id` range (`$gt`, `$gte`, `$lt`, `$lte` on ASCII strings) as SQL on the key. */
 function idRange(condition: unknown): { sql: string; params: string[] } | null {
   const values = equalityValues(condition);
@@ -132,8 +144,11 @@ function applyUpdate(doc: Doc, update: Update): void {
 
 /**
  * The embedded read store: `$DATA_DIR/read.db`, one table per collection, documents as JSON.
- * Filter and update semantics are mingo's (MongoDB's); declared indexes are SQLite expression
- * indexes on json_extract, used for equality lookups so they do not scan the collection.
+ * Filter and update semantics are mingo's (MongoDB's). A declared index is a column of its own
+ * beside the document, holding the field's value, with an index on it: equality lookups do not
+ * scan the collection, and a write that leaves the indexed values as they were (most of a
+ * projection's) rewrites the document only, not every index (as an index over an expression of
+ * the JSON would, parsing the document once per index for the old row and again for the new).
  */
 export class SqliteReadStore implements ReadStore {
   readonly description: string;
@@ -145,6 +160,8 @@ export class SqliteReadStore implements ReadStore {
   private readonly results = new ResultCache();
   /** Commits through this connection, by collection: half of a cached result's version. */
   private readonly commitsTo = new Map<string, number>();
+  /** `PRAGMA schema_version` when the indexed fields were last read from the file. */
+  private schemaVersion = -1;
 
   private readonly writer: WriterClient | null;
 
@@ -161,12 +178,8 @@ export class SqliteReadStore implements ReadStore {
       .all() as Array<{ name: string }>) {
       this.known.add(name.slice(3));
     }
-    for (const { name, sql } of this.db
-      .prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix\\_%' ESCAPE '\\'`)
-      .all() as Array<{ name: string; sql: string }>) {
-      const m = /ON "rm_([^"]+)" \(json_extract\(doc, '\$\.([^']+)'\)\)/.exec(sql);
-      if (m) this.indexSet(m[1]).add(m[2]);
-    }
+    this.migrateIndexes();
+    this.learnIndexes();
     this.commitTx = this.db.transaction((changes: readonly Change[]) => this.applyAll(changes));
     this.writer = options.writerThread ? new WriterClient(file, options.writerScript ?? join(__dirname, 'writer-thread.js')) : null;
   }
@@ -180,6 +193,76 @@ export class SqliteReadStore implements ReadStore {
       this.statements.set(sql, (st = this.db.prepare(sql)));
     }
     return st;
+  }
+
+  /** `PRAGMA schema_version`: moves whenever any connection changes the file's schema. */
+  private currentSchema(): number {
+    return this.stmt('PRAGMA schema_version').pluck().get() as number;
+  }
+
+  private indexes(): Array<{ name: string; sql: string }> {
+    return this.db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix\\_%' ESCAPE '\\'`).all() as Array<{ name: string; sql: string }>;
+  }
+
+  /**
+   * Which fields have key columns, from the file: every write must fill them all, so the writer
+   * reads them again whenever the schema moved (another connection may have added one).
+   */
+  private learnIndexes(): void {
+    // Reading the catalogue also brings this connection's copy of the schema up to date, so the
+    // key columns another connection added can be named in the statements prepared next.
+    this.schemaVersion = this.currentSchema();
+    this.indexed.clear();
+    for (const { sql } of this.indexes()) {
+      const m = KEY_INDEX.exec(sql);
+      if (m) this.indexSet(m[1]).add(m[2].replace(/\$/g, '.'));
+    }
+  }
+
+  /** The indexed fields as the file has them now (another connection may have added some). */
+  private knownIndexes(): Map<string, Set<string>> {
+    if (this.currentSchema() !== this.schemaVersion) this.learnIndexes();
+    return this.indexed;
+  }
+
+  /**
+   * A file from before key columns has expression indexes: each becomes a key column, filled from
+   * the documents, with its index, in one transaction (another process opening the file at the same
+   * moment finds the work done once it has the lock).
+   */
+  private migrateIndexes(): void {
+    const old = () => this.indexes().flatMap(({ name, sql }) => {
+      const m = EXPRESSION_INDEX.exec(sql);
+      return m ? [{ name, collection: m[1], field: m[2], unique: /^CREATE UNIQUE/i.test(sql) }] : [];
+    });
+    if (old().length === 0) return;
+    this.db
+      .transaction(() => {
+        for (const ix of old()) {
+          this.db.exec(`DROP INDEX "${ix.name}"`);
+          this.addKeyColumn(ix.collection, ix.field, ix.unique);
+        }
+      })
+      .immediate();
+  }
+
+  /** A field's key column, filled from the documents there are, and its index. Inside a write transaction. */
+  private addKeyColumn(collection: string, field: string, unique: boolean): void {
+    if (!FIELD.test(field)) throw new Error(`invalid index field: ${field}`);
+    const table = this.table(collection);
+    const column = keyColumn(field);
+    const has = this.db.prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?').get(`rm_${collection}`, column.slice(1, -1));
+    if (!has) {
+      this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
+      const page = this.db.prepare(`SELECT id, doc FROM ${table} WHERE id > ? ORDER BY id LIMIT 1000`);
+      const set = this.db.prepare(`UPDATE ${table} SET ${column} = ? WHERE id = ?`);
+      for (let rows = page.all('') as Array<{ id: string; doc: string }>; rows.length; rows = page.all(rows[rows.length - 1].id) as Array<{ id: string; doc: string }>) {
+        for (const row of rows) set.run(keyValue(JSON.parse(row.doc) as Doc, field), row.id);
+      }
+    }
+    const name = `"ix_${collection}_${field.replace(/\./g, '__')}"`;
+    this.db.exec(`CREATE ${unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${name} ON ${table} (${column})`);
+    this.indexSet(collection).add(field);
   }
 
   private indexSet(collection: string): Set<string> {
@@ -210,7 +293,7 @@ export class SqliteReadStore implements ReadStore {
   private prefilter(collection: string, filter: Filter): { where: string; params: Bindable[] } {
     const terms: string[] = [];
     const params: Bindable[] = [];
-    const indexed = this.indexed.get(collection);
+    const indexed = this.knownIndexes().get(collection);
     for (const [key, condition] of Object.entries(filter)) {
       if (key === '$and' && Array.isArray(condition)) {
         // Every part must hold, so each part's pre-filter applies.
@@ -230,8 +313,8 @@ export class SqliteReadStore implements ReadStore {
       if (!values) continue;
       const eq = `json_extract(doc, '$.${key}') IN (${values.map(() => '?').join(',')})`;
       if (indexed?.has(key)) {
-        // Declared indexes are on scalar fields: the equality alone, which the index answers.
-        terms.push(eq);
+        // Declared indexes are on scalar fields: the equality on the key column, which the index answers.
+        terms.push(`${keyColumn(key)} IN (${values.map(() => '?').join(',')})`);
       } else {
         const parts = key.split('.');
         const arrays = parts.map((_, i) => `json_type(doc, '$.${parts.slice(0, i + 1).join('.')}') = 'array'`);
@@ -390,7 +473,17 @@ export class SqliteReadStore implements ReadStore {
    * written once, which is what makes projection batches and rebuilds fast.
    */
   private applyAll(changes: readonly Change[]): void {
+    this.knownIndexes();
     const dirty = new Map<string, Map<string, Doc | null>>();
+    // The key columns of each row as the table holds it (null: no row), for the rows this batch read:
+    // a row rewritten with the same indexed values updates its document alone.
+    const stored = new Map<string, Map<string, Bindable[] | null>>();
+    const fieldsOf = (c: string) => [...(this.indexed.get(c) ?? [])];
+    const saw = (collection: string, id: string, doc: Doc | null) => {
+      let m = stored.get(collection);
+      if (!m) stored.set(collection, (m = new Map()));
+      m.set(id, doc && fieldsOf(collection).map((f) => keyValue(doc, f)));
+    };
     // Dirty documents by the value of each indexed field, as they were last put: lets an indexed
     // lookup see this batch's changes without writing them out first.
     const dirtyIndex = new Map<string, Map<string, Map<Bindable, Set<string>>>>();
@@ -420,11 +513,30 @@ export class SqliteReadStore implements ReadStore {
       dirtyIndex.delete(collection);
       if (!m || m.size === 0) return;
       const table = this.table(collection);
-      // On the key alone: a unique index's conflict with another document is an error, not that
-      // document's removal (which INSERT OR REPLACE would do).
-      const write = this.stmt(`INSERT INTO ${table} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`);
+      const fields = fieldsOf(collection);
+      const columns = fields.map(keyColumn);
+      // On the key alone: a unique index's conflict with another document is an error, not that document's removal.
+      const write = this.stmt(
+        `INSERT INTO ${table} (id, doc${columns.map((c) => `, ${c}`).join('')}) VALUES (?, ?${columns.map(() => ', ?').join('')}) ` +
+          `ON CONFLICT (id) DO UPDATE SET doc = excluded.doc${columns.map((c) => `, ${c} = excluded.${c}`).join('')}`,
+      );
       const del = this.stmt(`DELETE FROM ${table} WHERE id = ?`);
-      for (const [id, doc] of m) (doc ? write.run(id, JSON.stringify(doc)) : del.run(id));
+      const rows = stored.get(collection);
+      for (const [id, doc] of m) {
+        if (!doc) {
+          del.run(id);
+          saw(collection, id, null);
+          continue;
+        }
+        const keys = fields.map((f) => keyValue(doc, f));
+        const before = rows?.get(id);
+        if (before) {
+          // The row is there: the document, and only the key columns whose value moved.
+          const moved = fields.flatMap((_, i) => (before[i] === keys[i] ? [] : [i]));
+          this.stmt(`UPDATE ${table} SET doc = ?${moved.map((i) => `, ${columns[i]} = ?`).join('')} WHERE id = ?`).run(JSON.stringify(doc), ...moved.map((i) => keys[i]), id);
+        } else write.run(id, JSON.stringify(doc), ...keys);
+        saw(collection, id, doc);
+      }
       m.clear();
     };
     const matching = (collection: string, filter: Filter, one: boolean): Doc[] => {
@@ -434,7 +546,9 @@ export class SqliteReadStore implements ReadStore {
         // One document by its key (the batch's own version if it has one), then the rest of the
         // filter on it: a compare-and-set (`{ _id, checkpoint }`) or a fence (`{ _id, token }`).
         const cached = pending?.get(id);
-        const doc = cached !== undefined ? cached : this.byKey(this.table(collection), id);
+        let doc: Doc | null;
+        if (cached !== undefined) doc = cached;
+        else saw(collection, id, (doc = this.byKey(this.table(collection), id)));
         return doc && matchesBesidesId(doc, filter) ? [doc] : [];
       }
       const q = query(filter);
@@ -442,6 +556,7 @@ export class SqliteReadStore implements ReadStore {
       if (field === undefined) {
         flush(collection);
         const found = this.candidates(collection, filter).filter((d) => q.test(d));
+        for (const d of found) saw(collection, d._id, d);
         return one ? found.slice(0, 1) : found;
       }
       // An indexed equality: the stored rows with that value, each replaced by its dirty version if
@@ -454,8 +569,15 @@ export class SqliteReadStore implements ReadStore {
         seen.add(docId);
         if (doc && q.test(doc)) found.push(doc);
       };
-      const rows = this.stmt(`SELECT id, doc FROM ${this.table(collection)} WHERE json_extract(doc, '$.${field}') IN (${values.map(() => '?').join(',')})`).all(...values) as Array<{ id: string; doc: string }>;
-      for (const row of rows) consider(row.id, pending?.has(row.id) ? pending.get(row.id)! : JSON.parse(row.doc));
+      const rows = this.stmt(`SELECT id, doc FROM ${this.table(collection)} WHERE ${keyColumn(field)} IN (${values.map(() => '?').join(',')})`).all(...values) as Array<{ id: string; doc: string }>;
+      for (const row of rows) {
+        if (pending?.has(row.id)) consider(row.id, pending.get(row.id)!);
+        else {
+          const doc = JSON.parse(row.doc) as Doc;
+          saw(collection, row.id, doc);
+          consider(row.id, doc);
+        }
+      }
       const byValue = dirtyIndex.get(collection)?.get(field);
       for (const v of values) for (const dirtyId of byValue?.get(v) ?? []) consider(dirtyId, pending!.get(dirtyId) ?? null);
       return one ? found.slice(0, 1) : found;
@@ -508,19 +630,15 @@ export class SqliteReadStore implements ReadStore {
     if (this.writer) {
       // Created by the writer, in order with the writes before it; this connection learns which fields are indexed.
       await this.writer.request({ op: 'ensureIndexes', collection, indexes });
-      for (const ix of indexes) if (ix.field !== '_id') this.indexSet(collection).add(ix.field);
+      this.learnIndexes();
       return;
     }
-    const table = this.table(collection);
-    for (const ix of indexes) {
-      if (ix.field === '_id') continue;
-      if (!FIELD.test(ix.field)) throw new Error(`invalid index field: ${ix.field}`);
-      const name = `"ix_${collection}_${ix.field.replace(/\./g, '__')}"`;
-      this.db.exec(
-        `CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${name} ON ${table} (json_extract(doc, '$.${ix.field}'))`,
-      );
-      this.indexSet(collection).add(ix.field);
-    }
+    for (const ix of indexes) if (ix.field !== '_id' && !FIELD.test(ix.field)) throw new Error(`invalid index field: ${ix.field}`);
+    const missing = indexes.filter((ix) => ix.field !== '_id' && !this.indexed.get(collection)?.has(ix.field));
+    this.table(collection);
+    if (missing.length === 0) return;
+    this.db.transaction(() => missing.forEach((ix) => this.addKeyColumn(collection, ix.field, ix.unique === true))).immediate();
+    this.schemaVersion = this.currentSchema();
   }
 
   async dropCollection(collection: string): Promise<void> {
