@@ -27,10 +27,7 @@ function unchained(metadata: EventMetadata): EventMetadata {
  * revision, stream, type, so the composition is the same text as the stable JSON of the whole
  * object (a test holds it to that: chains already written were hashed over the whole).
  */
-function content(e: Hashable, data: string | undefined, metadata: string | undefined): string {
-  if (data === undefined || metadata === undefined) {
-    return stringify({ id: e.id, stream: e.stream, revision: e.revision, type: e.type, data: e.data, metadata: unchained(e.metadata) }) ?? '';
-  }
+function content(e: Hashable, data: string, metadata: string): string {
   return `{"data":${data},"id":${stringify(e.id)},"metadata":${metadata},"revision":${stringify(e.revision)},"stream":${stringify(e.stream)},"type":${stringify(e.type)}}`;
 }
 
@@ -68,10 +65,9 @@ export function seal(stream: string, firstRevision: number, prevHash: string, ev
     const dataJson = stringify(e.data);
     const metadataJson = stringify(covered);
     const hash = digest(prev, content({ id: e.id, stream, revision: firstRevision + i, type: e.type, data: e.data, metadata: covered }, dataJson, metadataJson));
-    const s: SealedEvent = { event: e, prevHash: prev, hash, data: dataJson ?? JSON.stringify(e.data), metadata: '' };
-    s.metadata = metadataJson === undefined ? JSON.stringify(chainedMetadata(s)) : withChain(metadataJson, prev, hash);
+    const sealedEvent: SealedEvent = { event: e, prevHash: prev, hash, data: dataJson, metadata: withChain(metadataJson, prev, hash) };
     prev = hash;
-    return s;
+    return sealedEvent;
   });
   return { sealed, lastHash: prev };
 }

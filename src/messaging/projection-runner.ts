@@ -459,12 +459,16 @@ export class ProjectionRunner {
     this.announceCommittedElsewhere(batch);
     if (fresh === 0) return true;
     if (!this.deferred.defer(false, fresh)) return false;
-    const last = batch[batch.length - 1];
+    this.passedInMemory(batch[batch.length - 1]);
+    return true;
+  }
+
+  /** Past a batch it had nothing for, in memory only: the next commit carries the checkpoint. */
+  private passedInMemory(last: RecordedEvent): void {
     this.checkpoint = last.position;
     this.lastEventAt = last.recordedAt;
     this.announcedUpTo = last.position;
     this.resolveWaiters();
-    return true;
   }
 
   /**
@@ -702,11 +706,7 @@ export class ProjectionRunner {
     }
     const last = batch[batch.length - 1];
     if (target === 'live' && this.deferred.defer(handled > 0, batch.length)) {
-      // Nothing for this projection: move on in memory; the next commit carries the checkpoint.
-      this.checkpoint = last.position;
-      this.lastEventAt = last.recordedAt;
-      this.announcedUpTo = last.position;
-      this.resolveWaiters();
+      this.passedInMemory(last);
       return;
     }
     // The checkpoint is a compare-and-set: the batch commits only if nobody moved it since we read it.
