@@ -1,7 +1,8 @@
 /**
  * Subscription load generator (its own process): `subscribers` graphql-ws connections, each
- * watching one of `machines` machines, then `mutations` label changes at a fixed rate over HTTP.
- * Latency is from a mutation's send to each subscriber's message, both on this process's clock.
+ * watching one of `machines` machines, then rounds of `mutations` label changes at a fixed rate
+ * over HTTP: a warm-up round, thrown away, and `rounds` measured ones. Latency is from a
+ * mutation's send to each subscriber's message, both on this process's clock.
  */
 import { open } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -14,17 +15,20 @@ export interface WsLoadArgs {
   key: string;
   machineIds: string[];
   subscribers: number;
+  /** Mutations in each measured round, and in the warm-up round before them (not measured). */
   mutations: number;
+  rounds: number;
+  warmupMutations: number;
   perSecond: number;
   waitMs: number;
   /** A scratch file on the server's disk: written and synced every 20 ms while the mutations go out. */
   diskProbeFile: string;
 }
 
-export interface WsLoadResult {
+/** One measured round: latencies from a mutation's send to each subscriber's message, in ms. */
+export interface WsRound {
   expected: number;
   received: number;
-  duplicates: number;
   mutationErrors: number;
   sendSeconds: number;
   p50: number;
@@ -34,10 +38,17 @@ export interface WsLoadResult {
   /** This process's own event-loop delay while sending: how much of the latency is the generator's. */
   generatorLoopDelayP99: number;
   generatorLoopDelayMax: number;
-  /** The server's own durable appends while measuring (its append-duration histogram): the disk's share. */
+  /** The server's own durable appends in the round (its append-duration histogram): the disk's share. */
   serverAppends: { count: number; over25ms: number; over100ms: number };
   /** The disk itself in the same window: a bare 4 KiB write + fdatasync every 20 ms, in ms. */
   diskProbe: { count: number; p50: number; p99: number; max: number };
+}
+
+export interface WsLoadResult {
+  rounds: WsRound[];
+  /** Every measured message of every round together. */
+  pooled: { p50: number; p99: number; max: number };
+  duplicates: number;
 }
 
 /**
@@ -85,6 +96,8 @@ async function appendHistogram(port: number): Promise<{ count: number; over25ms:
 const SUBSCRIPTION = 'subscription($id: ID!) { machineChanged(id: $id) { id labels } }';
 const MUTATION = 'mutation($id: ID!, $l: JSON!) { setMachineLabels(input: { machineId: $id, labels: $l }) { id } }';
 
+const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
+
 async function main() {
   const a = childArgs<WsLoadArgs>();
   const url = `http://localhost:${a.port}/graphql`;
@@ -95,9 +108,12 @@ async function main() {
     if (!res.ok || body.errors) throw new Error(JSON.stringify(body));
   };
 
+  // A label value `<round>:<i>` names the mutation a message answers; the round being measured
+  // collects latencies, anything else (the warm-ups) only counts as seen.
   const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
+  let latencies: number[] = [];
   let received = 0;
+  let current = '';
   let duplicates = 0;
   const seen: Array<Set<string>> = [];
   const clients: Client[] = [];
@@ -116,7 +132,7 @@ async function main() {
           if (mine.has(seq)) return void duplicates++;
           mine.add(seq);
           const sent = sentAt.get(seq);
-          if (sent === undefined) return; // a warm-up message
+          if (sent === undefined || !seq.startsWith(`${current}:`)) return;
           received += 1;
           latencies.push(now - sent);
         },
@@ -126,62 +142,98 @@ async function main() {
     );
   }
 
-  // Warm-up: one change per machine, until every subscriber has had its message (so all are live).
+  // Every subscriber live: one change per machine, until each subscriber has had its message.
   for (let round = 0; ; round++) {
-    await Promise.all(a.machineIds.map((id) => mutate(id, `warm-${round}`)));
+    await Promise.all(a.machineIds.map((id) => mutate(id, `live-${round}`)));
     const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && seen.some((s) => !s.has(`warm-${round}`))) await new Promise((r) => setTimeout(r, 20));
-    if (seen.every((s) => s.has(`warm-${round}`))) break;
+    while (Date.now() < deadline && seen.some((s) => !s.has(`live-${round}`))) await new Promise((r) => setTimeout(r, 20));
+    if (seen.every((s) => s.has(`live-${round}`))) break;
     if (round >= 5) throw new Error('subscribers did not all go live');
   }
 
-  // Steady state before measuring: every projection done with the warm-up's events.
-  const settledAt = Date.now() + 30_000;
-  for (;;) {
-    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: '{ projections { lag } }' }) });
-    const body = (await res.json()) as { data?: { projections: Array<{ lag: number }> } };
-    if (body.data?.projections.every((p) => p.lag === 0)) break;
-    if (Date.now() > settledAt) throw new Error('projections did not catch up after the warm-up');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 500));
+  /** Every projection done with what was sent, then a moment's rest: each round starts alike. */
+  const settle = async () => {
+    const settledAt = Date.now() + 30_000;
+    for (;;) {
+      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: '{ projections { lag } }' }) });
+      const body = (await res.json()) as { data?: { projections: Array<{ lag: number }> } };
+      if (body.data?.projections.every((p) => p.lag === 0)) break;
+      if (Date.now() > settledAt) throw new Error('projections did not catch up');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  };
 
-  let mutationErrors = 0;
-  const inFlight: Promise<void>[] = [];
-  const appendsBefore = await appendHistogram(a.port);
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
-  const disk = probeDisk(a.diskProbeFile);
-  const started = performance.now();
-  for (let i = 0; i < a.mutations; i++) {
-    const due = started + (i * 1000) / a.perSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const seq = String(i);
-    sentAt.set(seq, performance.now());
-    inFlight.push(mutate(a.machineIds[i % a.machineIds.length], seq).catch(() => void mutationErrors++));
+  // Messages a round must deliver: subscriber k watches machine k mod machines, and mutation i
+  // changes machine i mod machines.
+  const expectedFor = (mutations: number) =>
+    Array.from({ length: a.subscribers }, (_, k) => {
+      const m = k % a.machineIds.length;
+      return m < mutations ? Math.floor((mutations - 1 - m) / a.machineIds.length) + 1 : 0;
+    }).reduce((x, y) => x + y, 0);
+
+  /** One round at the fixed rate; `measured` rounds time every message and sample the disk. */
+  const runRound = async (round: string, mutations: number): Promise<WsRound> => {
+    await settle();
+    current = round;
+    latencies = [];
+    received = 0;
+    let mutationErrors = 0;
+    const inFlight: Promise<void>[] = [];
+    const appendsBefore = await appendHistogram(a.port);
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    const disk = probeDisk(a.diskProbeFile);
+    const started = performance.now();
+    for (let i = 0; i < mutations; i++) {
+      const due = started + (i * 1000) / a.perSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const seq = `${round}:${i}`;
+      sentAt.set(seq, performance.now());
+      inFlight.push(mutate(a.machineIds[i % a.machineIds.length], seq).catch(() => void mutationErrors++));
+    }
+    const sendSeconds = (performance.now() - started) / 1000;
+    await Promise.all(inFlight);
+    loop.disable();
+    const diskProbe = await disk.stop();
+    const expected = expectedFor(mutations);
+    const deadline = Date.now() + a.waitMs;
+    while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const appendsAfter = await appendHistogram(a.port);
+    const sorted = [...latencies].sort((x, y) => x - y);
+    return {
+      expected,
+      received,
+      mutationErrors,
+      sendSeconds,
+      p50: percentile(sorted, 0.5),
+      p90: percentile(sorted, 0.9),
+      p99: percentile(sorted, 0.99),
+      max: sorted[sorted.length - 1] ?? NaN,
+      generatorLoopDelayP99: loop.percentile(99) / 1e6,
+      generatorLoopDelayMax: loop.max / 1e6,
+      serverAppends: {
+        count: appendsAfter.count - appendsBefore.count,
+        over25ms: appendsAfter.over25ms - appendsBefore.over25ms,
+        over100ms: appendsAfter.over100ms - appendsBefore.over100ms,
+      },
+      diskProbe,
+    };
+  };
+
+  // A warm-up round at the measured pace, thrown away: the server's code paths are compiled and
+  // its caches filled as in a server that has been running, then the measured rounds.
+  await runRound('warmup', a.warmupMutations);
+  const rounds: WsRound[] = [];
+  const pooled: number[] = [];
+  for (let r = 0; r < a.rounds; r++) {
+    rounds.push(await runRound(String(r), a.mutations));
+    pooled.push(...latencies);
   }
-  const sendSeconds = (performance.now() - started) / 1000;
-  await Promise.all(inFlight);
-  loop.disable();
-  const diskProbe = await disk.stop();
-  const perMachine = (k: number) => {
-    const m = k % a.machineIds.length;
-    return Math.floor((a.mutations - 1 - m) / a.machineIds.length) + 1;
-  };
-  const expected = Array.from({ length: a.subscribers }, (_, k) => perMachine(k)).reduce((x, y) => x + y, 0);
-  const deadline = Date.now() + a.waitMs;
-  while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const appendsAfter = await appendHistogram(a.port);
-  const serverAppends = {
-    count: appendsAfter.count - appendsBefore.count,
-    over25ms: appendsAfter.over25ms - appendsBefore.over25ms,
-    over100ms: appendsAfter.over100ms - appendsBefore.over100ms,
-  };
   await Promise.all(clients.map((c) => c.dispose()));
-  const sorted = latencies.sort((x, y) => x - y);
-  const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
-  report({ expected, received, duplicates, mutationErrors, sendSeconds, p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? NaN, generatorLoopDelayP99: loop.percentile(99) / 1e6, generatorLoopDelayMax: loop.max / 1e6, serverAppends, diskProbe } satisfies WsLoadResult);
+  pooled.sort((x, y) => x - y);
+  report({ rounds, pooled: { p50: percentile(pooled, 0.5), p99: percentile(pooled, 0.99), max: pooled[pooled.length - 1] ?? NaN }, duplicates } satisfies WsLoadResult);
 }
 
 main().catch((e) => {
