@@ -1,8 +1,9 @@
 /**
- * Subscription load generator (its own process): `subscribers` graphql-ws connections, each
- * watching one of `machines` machines, then rounds of `mutations` label changes at a fixed rate
- * over HTTP: a warm-up round, thrown away, and `rounds` measured ones. Latency is from a
- * mutation's send to each subscriber's message, both on this process's clock.
+ * Subscription load generator (its own process): for each target server, `subscribers`
+ * graphql-ws connections, each watching one of `machines` machines; then rounds of `mutations`
+ * label changes at a fixed rate over HTTP: a warm-up round per target, thrown away, and `rounds`
+ * measured ones per target, the targets taking turns. Latency is from a mutation's send to each
+ * subscriber's message, both on this process's clock.
  */
 import { open } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -10,13 +11,23 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { childArgs, report } from './child';
 
-export interface WsLoadArgs {
+/** A server under load: Drydock, or the floor beside it (see bare-fanout). */
+export interface WsTarget {
+  name: string;
   port: number;
   key: string;
+  /** Serves Drydock's /metrics (its append-duration histogram). */
+  metrics: boolean;
+}
+
+export interface WsLoadArgs {
+  /** Measured rounds alternate between the targets (ABBA), so a slow spell falls on each alike. */
+  targets: WsTarget[];
   machineIds: string[];
   subscribers: number;
-  /** Mutations in each measured round, and in the warm-up round before them (not measured). */
+  /** Mutations in each measured round, and in each target's warm-up round before them (not measured). */
   mutations: number;
+  /** Measured rounds per target. */
   rounds: number;
   warmupMutations: number;
   perSecond: number;
@@ -27,6 +38,7 @@ export interface WsLoadArgs {
 
 /** One measured round: latencies from a mutation's send to each subscriber's message, in ms. */
 export interface WsRound {
+  target: string;
   expected: number;
   received: number;
   mutationErrors: number;
@@ -38,16 +50,17 @@ export interface WsRound {
   /** This process's own event-loop delay while sending: how much of the latency is the generator's. */
   generatorLoopDelayP99: number;
   generatorLoopDelayMax: number;
-  /** The server's own durable appends in the round (its append-duration histogram): the disk's share. */
-  serverAppends: { count: number; over25ms: number; over100ms: number };
+  /** The server's own durable appends in the round (its append-duration histogram): the disk's share; null without /metrics. */
+  serverAppends: { count: number; over25ms: number; over100ms: number } | null;
   /** The disk itself in the same window: a bare 4 KiB write + fdatasync every 20 ms, in ms. */
   diskProbe: { count: number; p50: number; p99: number; max: number };
 }
 
 export interface WsLoadResult {
+  /** In the order they ran. */
   rounds: WsRound[];
-  /** Every measured message of every round together. */
-  pooled: { p50: number; p99: number; max: number };
+  /** Every measured message of a target's rounds together. */
+  pooled: Record<string, { p50: number; p99: number; max: number }>;
   duplicates: number;
 }
 
@@ -100,13 +113,6 @@ const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math
 
 async function main() {
   const a = childArgs<WsLoadArgs>();
-  const url = `http://localhost:${a.port}/graphql`;
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${a.key}` };
-  const mutate = async (id: string, seq: string) => {
-    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: MUTATION, variables: { id, l: { seq } } }) });
-    const body = (await res.json()) as { errors?: unknown };
-    if (!res.ok || body.errors) throw new Error(JSON.stringify(body));
-  };
 
   // A label value `<round>:<i>` names the mutation a message answers; the round being measured
   // collects latencies, anything else (the warm-ups) only counts as seen.
@@ -115,54 +121,72 @@ async function main() {
   let received = 0;
   let current = '';
   let duplicates = 0;
-  const seen: Array<Set<string>> = [];
-  const clients: Client[] = [];
-  for (let k = 0; k < a.subscribers; k++) {
-    const client = createClient({ url: `ws://localhost:${a.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${a.key}` }, retryAttempts: 0 });
-    clients.push(client);
-    const mine = new Set<string>();
-    seen.push(mine);
-    client.subscribe<{ machineChanged: { labels: { seq?: string } } }>(
-      { query: SUBSCRIPTION, variables: { id: a.machineIds[k % a.machineIds.length] } },
-      {
-        next: (m) => {
-          const now = performance.now();
-          const seq = m.data?.machineChanged.labels.seq;
-          if (seq === undefined) return;
-          if (mine.has(seq)) return void duplicates++;
-          mine.add(seq);
-          const sent = sentAt.get(seq);
-          if (sent === undefined || !seq.startsWith(`${current}:`)) return;
-          received += 1;
-          latencies.push(now - sent);
+
+  const connect = (t: WsTarget) => {
+    const url = `http://localhost:${t.port}/graphql`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${t.key}` };
+    const post = async <T>(query: string, variables?: Record<string, unknown>): Promise<T> => {
+      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const body = (await res.json()) as { data?: T; errors?: unknown };
+      if (!res.ok || body.errors || !body.data) throw new Error(`${t.name}: ${JSON.stringify(body)}`);
+      return body.data;
+    };
+    const seen: Array<Set<string>> = [];
+    const clients: Client[] = [];
+    for (let k = 0; k < a.subscribers; k++) {
+      const client = createClient({ url: `ws://localhost:${t.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${t.key}` }, retryAttempts: 0 });
+      clients.push(client);
+      const mine = new Set<string>();
+      seen.push(mine);
+      client.subscribe<{ machineChanged: { labels: { seq?: string } } }>(
+        { query: SUBSCRIPTION, variables: { id: a.machineIds[k % a.machineIds.length] } },
+        {
+          next: (m) => {
+            const now = performance.now();
+            const seq = m.data?.machineChanged.labels.seq;
+            if (seq === undefined) return;
+            if (mine.has(seq)) return void duplicates++;
+            mine.add(seq);
+            const sent = sentAt.get(seq);
+            if (sent === undefined || !seq.startsWith(`${current}:`)) return;
+            received += 1;
+            latencies.push(now - sent);
+          },
+          error: (e) => process.stderr.write(`${t.name}: subscription error: ${JSON.stringify(e)}\n`),
+          complete: () => undefined,
         },
-        error: (e) => process.stderr.write(`subscription error: ${JSON.stringify(e)}\n`),
-        complete: () => undefined,
+      );
+    }
+    return {
+      target: t,
+      seen,
+      clients,
+      mutate: (id: string, seq: string) => post(MUTATION, { id, l: { seq } }).then(() => undefined),
+      /** Every projection done with what was sent, then a moment's rest: each round starts alike. */
+      settle: async () => {
+        const settledAt = Date.now() + 30_000;
+        while (!(await post<{ projections: Array<{ lag: number }> }>('{ projections { lag } }')).projections.every((p) => p.lag === 0)) {
+          if (Date.now() > settledAt) throw new Error(`${t.name}: projections did not catch up`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, 150));
       },
-    );
-  }
+    };
+  };
+  type Target = ReturnType<typeof connect>;
+  const targets = a.targets.map(connect);
 
   // Every subscriber live: one change per machine, until each subscriber has had its message.
-  for (let round = 0; ; round++) {
-    await Promise.all(a.machineIds.map((id) => mutate(id, `live-${round}`)));
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && seen.some((s) => !s.has(`live-${round}`))) await new Promise((r) => setTimeout(r, 20));
-    if (seen.every((s) => s.has(`live-${round}`))) break;
-    if (round >= 5) throw new Error('subscribers did not all go live');
-  }
-
-  /** Every projection done with what was sent, then a moment's rest: each round starts alike. */
-  const settle = async () => {
-    const settledAt = Date.now() + 30_000;
-    for (;;) {
-      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: '{ projections { lag } }' }) });
-      const body = (await res.json()) as { data?: { projections: Array<{ lag: number }> } };
-      if (body.data?.projections.every((p) => p.lag === 0)) break;
-      if (Date.now() > settledAt) throw new Error('projections did not catch up');
-      await new Promise((r) => setTimeout(r, 50));
+  for (const t of targets) {
+    for (let round = 0; ; round++) {
+      const seq = `${t.target.name}-live-${round}`;
+      await Promise.all(a.machineIds.map((id) => t.mutate(id, seq)));
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && t.seen.some((s) => !s.has(seq))) await new Promise((r) => setTimeout(r, 20));
+      if (t.seen.every((s) => s.has(seq))) break;
+      if (round >= 5) throw new Error(`${t.target.name}: subscribers did not all go live`);
     }
-    await new Promise((r) => setTimeout(r, 300));
-  };
+  }
 
   // Messages a round must deliver: subscriber k watches machine k mod machines, and mutation i
   // changes machine i mod machines.
@@ -172,15 +196,15 @@ async function main() {
       return m < mutations ? Math.floor((mutations - 1 - m) / a.machineIds.length) + 1 : 0;
     }).reduce((x, y) => x + y, 0);
 
-  /** One round at the fixed rate; `measured` rounds time every message and sample the disk. */
-  const runRound = async (round: string, mutations: number): Promise<WsRound> => {
-    await settle();
+  /** One round at the fixed rate: every message timed, the disk sampled alongside. */
+  const runRound = async (t: Target, round: string, mutations: number): Promise<WsRound> => {
+    await t.settle();
     current = round;
     latencies = [];
     received = 0;
     let mutationErrors = 0;
     const inFlight: Promise<void>[] = [];
-    const appendsBefore = await appendHistogram(a.port);
+    const appendsBefore = t.target.metrics ? await appendHistogram(t.target.port) : null;
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
     const disk = probeDisk(a.diskProbeFile);
@@ -191,7 +215,7 @@ async function main() {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const seq = `${round}:${i}`;
       sentAt.set(seq, performance.now());
-      inFlight.push(mutate(a.machineIds[i % a.machineIds.length], seq).catch(() => void mutationErrors++));
+      inFlight.push(t.mutate(a.machineIds[i % a.machineIds.length], seq).catch(() => void mutationErrors++));
     }
     const sendSeconds = (performance.now() - started) / 1000;
     await Promise.all(inFlight);
@@ -200,9 +224,10 @@ async function main() {
     const expected = expectedFor(mutations);
     const deadline = Date.now() + a.waitMs;
     while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const appendsAfter = await appendHistogram(a.port);
+    const appendsAfter = t.target.metrics ? await appendHistogram(t.target.port) : null;
     const sorted = [...latencies].sort((x, y) => x - y);
     return {
+      target: t.target.name,
       expected,
       received,
       mutationErrors,
@@ -213,27 +238,36 @@ async function main() {
       max: sorted[sorted.length - 1] ?? NaN,
       generatorLoopDelayP99: loop.percentile(99) / 1e6,
       generatorLoopDelayMax: loop.max / 1e6,
-      serverAppends: {
-        count: appendsAfter.count - appendsBefore.count,
-        over25ms: appendsAfter.over25ms - appendsBefore.over25ms,
-        over100ms: appendsAfter.over100ms - appendsBefore.over100ms,
-      },
+      serverAppends:
+        appendsBefore && appendsAfter
+          ? {
+              count: appendsAfter.count - appendsBefore.count,
+              over25ms: appendsAfter.over25ms - appendsBefore.over25ms,
+              over100ms: appendsAfter.over100ms - appendsBefore.over100ms,
+            }
+          : null,
       diskProbe,
     };
   };
 
-  // A warm-up round at the measured pace, thrown away: the server's code paths are compiled and
-  // its caches filled as in a server that has been running, then the measured rounds.
-  await runRound('warmup', a.warmupMutations);
+  // A warm-up round per target at the measured pace, thrown away: the server's code paths are
+  // compiled and its caches filled as in a server that has been running. Then the measured
+  // rounds, in turns (A B, B A, A B, ...).
+  for (const t of targets) await runRound(t, `${t.target.name}-warmup`, a.warmupMutations);
   const rounds: WsRound[] = [];
-  const pooled: number[] = [];
+  const pooled = new Map<string, number[]>(targets.map((t) => [t.target.name, []]));
   for (let r = 0; r < a.rounds; r++) {
-    rounds.push(await runRound(String(r), a.mutations));
-    pooled.push(...latencies);
+    for (const t of r % 2 ? [...targets].reverse() : targets) {
+      rounds.push(await runRound(t, `${t.target.name}-${r}`, a.mutations));
+      pooled.get(t.target.name)!.push(...latencies);
+    }
   }
-  await Promise.all(clients.map((c) => c.dispose()));
-  pooled.sort((x, y) => x - y);
-  report({ rounds, pooled: { p50: percentile(pooled, 0.5), p99: percentile(pooled, 0.99), max: pooled[pooled.length - 1] ?? NaN }, duplicates } satisfies WsLoadResult);
+  await Promise.all(targets.flatMap((t) => t.clients.map((c) => c.dispose())));
+  const summary = (xs: number[]) => {
+    const sorted = xs.sort((x, y) => x - y);
+    return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
+  };
+  report({ rounds, pooled: Object.fromEntries([...pooled].map(([name, xs]) => [name, summary(xs)])), duplicates } satisfies WsLoadResult);
 }
 
 main().catch((e) => {

@@ -8,6 +8,7 @@ import { Row, spreadOf, statsOf } from '../harness';
 import { runChild } from '../load/child';
 import type { HttpLoadArgs, HttpLoadResult } from '../load/http-load';
 import type { WsLoadArgs, WsLoadResult, WsRound } from '../load/ws-load';
+import type { BareFanoutArgs } from '../load/bare-fanout';
 import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
 import { seedFleet } from './fleet';
 import type { BenchContext } from './write-path';
@@ -138,84 +139,72 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
   const subscribers = 1_000;
   const machines = subscribers / perMachine;
   const perSecond = 200;
-  // A warm-up round at the same pace, then the measured rounds: the figure is the median of
-  // the rounds' p99, each round's own beside it.
+  // A warm-up round per server at the same pace, then the measured rounds, Drydock's and the
+  // floor's in turns: the figure is the median of the rounds' p99, each round's own beside it.
   const rounds = ctx.quick ? 3 : 5;
-  const mutations = ctx.quick ? 800 : 2_000;
+  const mutations = ctx.quick ? 500 : 2_000;
   const port = await freePort();
   const server = startServer({ DATA_DIR: join(ctx.dir, `fanout-${randomUUID()}`), ...API_BENCH_ENV }, port);
+  const floorPort = await freePort();
+  const floor = runChild('bare-fanout', { schemaFile: join(MAIN, '../../../schema.graphql'), file: join(ctx.dir, `floor-${randomUUID()}`, 'events.db'), port: floorPort } satisfies BareFanoutArgs, { NODE_ENV: 'production' });
+  floor.result.catch(() => undefined); // it runs until it is killed
   try {
     await waitFor(ready(port), 30_000, 'the server');
+    await waitFor(async () => (await gql(floorPort, '{ projections { lag } }').catch(() => null))?.data !== undefined, 30_000, 'the floor server');
     await registerFleet(port, machines, 'sub');
     const machineIds = Array.from({ length: machines }, (_, i) => `sub${String(i).padStart(6, '0')}`);
     const diskProbeFile = join(ctx.dir, `disk-probe-${randomUUID()}`);
     const r = await runChild<WsLoadResult>('ws-load', {
-      port,
-      key: TEST_ADMIN_KEY,
+      targets: [
+        { name: 'drydock', port, key: TEST_ADMIN_KEY, metrics: true },
+        { name: 'floor', port: floorPort, key: TEST_ADMIN_KEY, metrics: false },
+      ],
       machineIds,
       subscribers,
       mutations,
       rounds,
-      warmupMutations: ctx.quick ? 400 : 1_000,
+      warmupMutations: ctx.quick ? 200 : 1_000,
       perSecond,
       waitMs: 30_000,
       diskProbeFile,
     } satisfies WsLoadArgs).result;
-    const expected = r.rounds.reduce((n, x) => n + x.expected, 0);
-    const received = r.rounds.reduce((n, x) => n + x.received, 0);
-    const mutationErrors = r.rounds.reduce((n, x) => n + x.mutationErrors, 0);
-    const p99 = statsOf(r.rounds.map((x) => x.p99));
-    const p50 = statsOf(r.rounds.map((x) => x.p50));
-    const each = (f: (x: WsRound) => number, digits = 1) => r.rounds.map((x) => f(x).toFixed(digits)).join(', ');
-    // The disk's own share, measured right after on the same file system: every message follows
-    // one durable append (an fsync), so the fsync's tail is a floor under the message's.
-    const disk = perMachine === 1 ? await durableAppendLatency(ctx, perSecond, ctx.quick ? 400 : 1_000) : null;
+    const ours = r.rounds.filter((x) => x.target === 'drydock');
+    const floors = r.rounds.filter((x) => x.target === 'floor');
+    const expected = ours.reduce((n, x) => n + x.expected, 0);
+    const received = ours.reduce((n, x) => n + x.received, 0);
+    const mutationErrors = ours.reduce((n, x) => n + x.mutationErrors, 0);
+    const floorLost = floors.reduce((n, x) => n + x.expected - x.received + x.mutationErrors, 0);
+    if (floorLost > 0) throw new Error(`the floor server lost messages or mutations: ${JSON.stringify(floors)}`);
+    const p99 = statsOf(ours.map((x) => x.p99));
+    const floorP99 = statsOf(floors.map((x) => x.p99));
+    const each = (xs: WsRound[], f: (x: WsRound) => number, digits = 1) => xs.map((x) => f(x).toFixed(digits)).join(', ');
     const label = `mutation -> subscription message, ${subscribers.toLocaleString('en-US')} subscribers, ${perMachine} per machine, ${perSecond} mutations/s (${(perSecond * perMachine).toLocaleString('en-US')} messages/s)`;
     const target = perMachine === 1;
     const reference = (scenario: string, figure: number, unit: string, spread: string): Row => ({ scenario: `  for reference: ${scenario}`, figure, unit, baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread });
     return [
-      { scenario: `${label}, p50 (median of ${rounds} rounds)`, figure: p50.median, unit: 'ms', baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread: `rounds ${each((x) => x.p50)} ms; p90 ${each((x) => x.p90)} ms` },
+      { scenario: `${label}, p50 (median of ${rounds} rounds)`, figure: statsOf(ours.map((x) => x.p50)).median, unit: 'ms', baseline: statsOf(floors.map((x) => x.p50)).median, baselineName: 'the floor, p50', ratio: null, target: '—', pass: null, spread: `rounds ${each(ours, (x) => x.p50)} ms; p90 ${each(ours, (x) => x.p90)} ms` },
       {
         scenario: `${label}, p99 (median of ${rounds} rounds of ${mutations.toLocaleString('en-US')})`,
         figure: p99.median,
         unit: 'ms',
-        baseline: null,
-        baselineName: null,
+        baseline: floorP99.median,
+        baselineName: 'the floor, p99 (a bare server: same protocol, one durable append per mutation)',
         ratio: null,
         target: `${target ? 'p99 <= 25 ms, ' : ''}none lost (${received.toLocaleString('en-US')}/${expected.toLocaleString('en-US')})`,
         pass: (!target || p99.median <= 25) && received === expected && mutationErrors === 0,
-        spread: `rounds ${each((x) => x.p99)} ms; all rounds together p99 ${r.pooled.p99.toFixed(1)}, max ${r.pooled.max.toFixed(1)} ms; generator loop p99 ${each((x) => x.generatorLoopDelayP99)} ms`,
-        detail: { ...r, durableAppendAlone: disk },
+        spread: `rounds ${each(ours, (x) => x.p99)} ms (floor ${each(floors, (x) => x.p99)}); all rounds together ${r.pooled.drydock.p99.toFixed(1)} (floor ${r.pooled.floor.p99.toFixed(1)}), max ${r.pooled.drydock.max.toFixed(1)} ms; generator loop p99 ${each(ours, (x) => x.generatorLoopDelayP99)} ms`,
+        detail: { ...r },
       },
       ...(perMachine === 1
         ? [
-            reference(`the server's own durable appends during the rounds, over 25 ms`, r.rounds.reduce((n, x) => n + x.serverAppends.over25ms, 0), 'appends', `rounds ${each((x) => x.serverAppends.over25ms, 0)} of ${each((x) => x.serverAppends.count, 0)}; ${r.rounds.reduce((n, x) => n + x.serverAppends.over100ms, 0)} over 100 ms`),
-            reference(`the disk itself during the rounds, a bare 4 KiB write + fdatasync every 20 ms, p99 (median of rounds)`, statsOf(r.rounds.map((x) => x.diskProbe.p99)).median, 'ms', `rounds ${each((x) => x.diskProbe.p99)} ms; max ${each((x) => x.diskProbe.max)} ms`),
+            reference(`the server's own durable appends during its rounds, over 25 ms`, ours.reduce((n, x) => n + (x.serverAppends?.over25ms ?? 0), 0), 'appends', `rounds ${each(ours, (x) => x.serverAppends?.over25ms ?? NaN, 0)} of ${each(ours, (x) => x.serverAppends?.count ?? NaN, 0)}; ${ours.reduce((n, x) => n + (x.serverAppends?.over100ms ?? 0), 0)} over 100 ms`),
+            reference(`the disk itself during Drydock's rounds, a bare 4 KiB write + fdatasync every 20 ms, p99 (median of rounds)`, statsOf(ours.map((x) => x.diskProbe.p99)).median, 'ms', `rounds ${each(ours, (x) => x.diskProbe.p99)} ms (floor's rounds ${each(floors, (x) => x.diskProbe.p99)}); max ${each(ours, (x) => x.diskProbe.max)} ms`),
           ]
         : []),
-      ...(disk ? [reference(`one durable append alone (its fsync), ${perSecond}/s on the same disk just after, p99`, disk.p99, 'ms', `p50 ${disk.p50.toFixed(2)} ms; max ${disk.max.toFixed(1)} ms`)] : []),
     ];
   } finally {
+    floor.child.kill('SIGTERM');
     server.child.kill('SIGTERM');
     await server.exited;
   }
-}
-
-/** Latency of single durable appends (one transaction and one fsync each), paced like the mutations. */
-async function durableAppendLatency(ctx: BenchContext, perSecond: number, count: number): Promise<{ p50: number; p99: number; max: number }> {
-  const store = new SqliteEventStore(join(ctx.dir, `fsync-${randomUUID()}`, 'events.db'));
-  const took: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const started = performance.now();
-      await store.append(`disk-${i % 100}`, [{ id: newEventId(), type: 'Probe', data: { i }, metadata: { actor: 'bench', correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 } }], 'any');
-      took.push(performance.now() - started);
-      await new Promise((r) => setTimeout(r, Math.max(1000 / perSecond - (performance.now() - started), 0)));
-    }
-  } finally {
-    await store.close();
-  }
-  took.sort((a, b) => a - b);
-  const at = (q: number) => took[Math.min(took.length - 1, Math.floor(q * took.length))];
-  return { p50: at(0.5), p99: at(0.99), max: took[took.length - 1] };
 }

@@ -1,0 +1,103 @@
+/**
+ * The floor under the subscription scenario (its own process): what any server must do to turn
+ * a mutation into a subscription message durably, and nothing else. GraphQL over HTTP POST and
+ * graphql-ws on Drydock's schema (graphql-js, graphql-ws, ws), one durable append to the
+ * embedded event store per mutation, then the message to the machine's subscribers from memory:
+ * no framework, no auth, no limits, no projections, no read store.
+ */
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { buildSchema, graphql, type GraphQLSchema } from 'graphql';
+import { WebSocketServer } from 'ws';
+import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { newEventId } from '../../../src/messaging/command-pipeline';
+import { childArgs } from './child';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { useServer } = require('graphql-ws/use/ws') as typeof import('graphql-ws/dist/use/ws.js');
+
+export interface BareFanoutArgs {
+  schemaFile: string;
+  /** The event store's file. */
+  file: string;
+  port: number;
+}
+
+interface Machine {
+  id: string;
+  labels: unknown;
+}
+
+type Deliver = (m: Machine) => void;
+
+/** One subscriber's messages, as the AsyncIterator graphql-ws pulls from. */
+function subscriber(watchers: Set<Deliver>): AsyncIterableIterator<{ machineChanged: Machine }> {
+  const queue: Machine[] = [];
+  const pullers: Array<(r: IteratorResult<{ machineChanged: Machine }>) => void> = [];
+  const deliver: Deliver = (m) => {
+    const p = pullers.shift();
+    if (p) p({ value: { machineChanged: m }, done: false });
+    else queue.push(m);
+  };
+  watchers.add(deliver);
+  const it: AsyncIterableIterator<{ machineChanged: Machine }> = {
+    next: () => (queue.length ? Promise.resolve({ value: { machineChanged: queue.shift()! }, done: false }) : new Promise((r) => pullers.push(r))),
+    return: () => {
+      watchers.delete(deliver);
+      for (const p of pullers.splice(0)) p({ value: undefined, done: true });
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
+
+function schemaWithResolvers(file: string, store: SqliteEventStore): GraphQLSchema {
+  const schema = buildSchema(readFileSync(file, 'utf8'));
+  const watchers = new Map<string, Set<Deliver>>();
+  const mutation = schema.getMutationType()!.getFields();
+  mutation.setMachineLabels.resolve = async (_root, { input }: { input: { machineId: string; labels: unknown } }) => {
+    const machine = { id: input.machineId, labels: input.labels };
+    const metadata = { actor: 'bench', correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 };
+    await store.append(`machine-${machine.id}`, [{ id: newEventId(), type: 'MachineLabelsSet', data: { machineId: machine.id, labels: machine.labels }, metadata }], 'any');
+    for (const deliver of watchers.get(machine.id) ?? []) deliver(machine);
+    return machine;
+  };
+  const subscription = schema.getSubscriptionType()!.getFields();
+  subscription.machineChanged.subscribe = (_root, { id }: { id: string }) => {
+    let set = watchers.get(id);
+    if (!set) watchers.set(id, (set = new Set()));
+    return subscriber(set);
+  };
+  // The load generator waits for `{ projections { lag } }` to read 0 between rounds.
+  schema.getQueryType()!.getFields().projections.resolve = () => [{ lag: 0 }];
+  return schema;
+}
+
+function main() {
+  const a = childArgs<BareFanoutArgs>();
+  const store = new SqliteEventStore(a.file);
+  const schema = schemaWithResolvers(a.schemaFile, store);
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        let status = 200;
+        let body: unknown;
+        try {
+          const { query, variables } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { query: string; variables?: Record<string, unknown> };
+          body = await graphql({ schema, source: query, variableValues: variables });
+        } catch (err) {
+          status = 400;
+          body = { errors: [{ message: (err as Error).message }] };
+        }
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      })();
+    });
+  });
+  useServer({ schema }, new WebSocketServer({ server, path: '/graphql' }));
+  server.listen(a.port, () => process.stdout.write('listening\n'));
+}
+
+main();
