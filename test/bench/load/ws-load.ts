@@ -176,15 +176,19 @@ async function main() {
   type Target = ReturnType<typeof connect>;
   const targets = a.targets.map(connect);
 
-  // Every subscriber live: one change per machine, until each subscriber has had its message.
+  // Every subscriber live: a change to each machine whose subscribers have not all had a message
+  // yet, again until every subscriber has had one (a subscription is live a moment after its
+  // socket connects).
   for (const t of targets) {
+    const prefix = `${t.target.name}-live-`;
+    const live = (k: number) => [...t.seen[k]].some((seq) => seq.startsWith(prefix));
     for (let round = 0; ; round++) {
-      const seq = `${t.target.name}-live-${round}`;
-      await Promise.all(a.machineIds.map((id) => t.mutate(id, seq)));
-      const deadline = Date.now() + 5_000;
-      while (Date.now() < deadline && t.seen.some((s) => !s.has(seq))) await new Promise((r) => setTimeout(r, 20));
-      if (t.seen.every((s) => s.has(seq))) break;
-      if (round >= 5) throw new Error(`${t.target.name}: subscribers did not all go live`);
+      const waiting = new Set(t.seen.map((_, k) => k).filter((k) => !live(k)).map((k) => a.machineIds[k % a.machineIds.length]));
+      if (waiting.size === 0) break;
+      if (round >= 30) throw new Error(`${t.target.name}: subscribers did not all go live`);
+      await Promise.all([...waiting].map((id) => t.mutate(id, `${prefix}${round}`)));
+      const deadline = Date.now() + 1_000;
+      while (Date.now() < deadline && t.seen.some((_, k) => !live(k))) await new Promise((r) => setTimeout(r, 20));
     }
   }
 

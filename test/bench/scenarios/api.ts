@@ -142,7 +142,7 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
   // A warm-up round per server at the same pace, then the measured rounds, Drydock's and the
   // floor's in turns: the figure is the median of the rounds' p99, each round's own beside it.
   const rounds = ctx.quick ? 3 : 5;
-  const mutations = ctx.quick ? 500 : 2_000;
+  const mutations = ctx.quick ? 400 : 2_000;
   const port = await freePort();
   const server = startServer({ DATA_DIR: join(ctx.dir, `fanout-${randomUUID()}`), ...API_BENCH_ENV }, port);
   const floorPort = await freePort();
