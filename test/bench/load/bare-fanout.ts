@@ -9,9 +9,11 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { buildSchema, graphql, type GraphQLSchema } from 'graphql';
+import { map, Subject } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
 import { newEventId } from '../../../src/messaging/command-pipeline';
+import { toAsyncIterator } from '../../../src/graphql/async-iterator';
 import { childArgs } from './child';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { useServer } = require('graphql-ws/use/ws') as typeof import('graphql-ws/dist/use/ws.js');
@@ -28,47 +30,22 @@ interface Machine {
   labels: unknown;
 }
 
-type Deliver = (m: Machine) => void;
-
-/** One subscriber's messages, as the AsyncIterator graphql-ws pulls from. */
-function subscriber(watchers: Set<Deliver>): AsyncIterableIterator<{ machineChanged: Machine }> {
-  const queue: Machine[] = [];
-  const pullers: Array<(r: IteratorResult<{ machineChanged: Machine }>) => void> = [];
-  const deliver: Deliver = (m) => {
-    const p = pullers.shift();
-    if (p) p({ value: { machineChanged: m }, done: false });
-    else queue.push(m);
-  };
-  watchers.add(deliver);
-  const it: AsyncIterableIterator<{ machineChanged: Machine }> = {
-    next: () => (queue.length ? Promise.resolve({ value: { machineChanged: queue.shift()! }, done: false }) : new Promise((r) => pullers.push(r))),
-    return: () => {
-      watchers.delete(deliver);
-      for (const p of pullers.splice(0)) p({ value: undefined, done: true });
-      return Promise.resolve({ value: undefined, done: true });
-    },
-    [Symbol.asyncIterator]: () => it,
-  };
-  return it;
-}
-
 function schemaWithResolvers(file: string, store: SqliteEventStore): GraphQLSchema {
   const schema = buildSchema(readFileSync(file, 'utf8'));
-  const watchers = new Map<string, Set<Deliver>>();
+  // One stream of changes per machine: a message costs its own subscribers only.
+  const changes = new Map<string, Subject<Machine>>();
+  const changesOf = (id: string) => changes.get(id) ?? changes.set(id, new Subject<Machine>()).get(id)!;
   const mutation = schema.getMutationType()!.getFields();
   mutation.setMachineLabels.resolve = async (_root, { input }: { input: { machineId: string; labels: unknown } }) => {
     const machine = { id: input.machineId, labels: input.labels };
     const metadata = { actor: 'bench', correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 };
     await store.append(`machine-${machine.id}`, [{ id: newEventId(), type: 'MachineLabelsSet', data: { machineId: machine.id, labels: machine.labels }, metadata }], 'any');
-    for (const deliver of watchers.get(machine.id) ?? []) deliver(machine);
+    changesOf(machine.id).next(machine);
     return machine;
   };
   const subscription = schema.getSubscriptionType()!.getFields();
-  subscription.machineChanged.subscribe = (_root, { id }: { id: string }) => {
-    let set = watchers.get(id);
-    if (!set) watchers.set(id, (set = new Set()));
-    return subscriber(set);
-  };
+  subscription.machineChanged.subscribe = (_root, { id }: { id: string }) =>
+    toAsyncIterator(changesOf(id).pipe(map((m) => ({ machineChanged: m }))));
   // The load generator waits for `{ projections { lag } }` to read 0 between rounds.
   schema.getQueryType()!.getFields().projections.resolve = () => [{ lag: 0 }];
   return schema;
