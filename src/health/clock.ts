@@ -3,6 +3,8 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms`; rejects when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Calls `fire` after `ms` unless the returned cancel is called first: a timeout with nothing to listen to. */
+  timer(ms: number, fire: () => void): () => void;
 }
 
 export const systemClock: Clock = {
@@ -22,4 +24,8 @@ export const systemClock: Clock = {
       }, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     }),
+  timer: (ms, fire) => {
+    const t = setTimeout(fire, ms);
+    return () => clearTimeout(t);
+  },
 };

@@ -10,8 +10,8 @@ import { FLEET_HEALTH_STREAM, fleetHealthDecider } from './recovery.decider';
 import type { CoreLogger, RecoveryRunner } from './recovery-runner';
 
 
-/** The reason a probe's timer and signal are cancelled once it has an answer: one object, not an error built per probe. */
-const PROBE_SETTLED = Object.freeze({ settled: true });
+/** The reason a probe's signal aborts when its time is up: one object, not an error built per probe. */
+const PROBE_TIMED_OUT = Object.freeze({ timedOut: true });
 /** Probes (and outcomes acted on) between turns given back to the event loop during a round. */
 const YIELD_EVERY = 25;
 
@@ -97,21 +97,29 @@ export class HealthMonitor {
     return results;
   }
 
+  /**
+   * One probe, timed out after `probeTimeoutMs`: then its signal aborts, so the provider can give
+   * up, and the probe counts as TIMEOUT. An answer in time costs one timer and no abort: a round
+   * over a large fleet pays this for every target.
+   */
   private async probe(t: KnownTarget): Promise<ProbeResult> {
     const { metrics, clock, probeTimeoutMs } = this.deps;
     const started = performance.now();
     const controller = new AbortController();
+    let cancelTimeout = () => {};
     let result: ProbeResult;
     try {
-      const timeout = clock.sleep(probeTimeoutMs, controller.signal).then(
-        (): ProbeResult => ({ ok: false, kind: 'TIMEOUT', reason: `no answer within ${probeTimeoutMs} ms` }),
-        () => new Promise<ProbeResult>(() => undefined),
-      );
+      const timeout = new Promise<ProbeResult>((resolve) => {
+        cancelTimeout = clock.timer(probeTimeoutMs, () => {
+          controller.abort(PROBE_TIMED_OUT);
+          resolve({ ok: false, kind: 'TIMEOUT', reason: `no answer within ${probeTimeoutMs} ms` });
+        });
+      });
       result = await Promise.race([this.deps.provider.probe(t, controller.signal), timeout]);
     } catch (err) {
       result = { ok: false, kind: 'UNHEALTHY', reason: (err as Error).message };
     } finally {
-      controller.abort(PROBE_SETTLED);
+      cancelTimeout();
     }
     metrics.probes.inc({ kind: t.kind, result: result.ok ? 'ok' : 'failed' });
     if (!result.ok) metrics.probeFailures.inc({ kind: t.kind, reason: result.kind });

@@ -62,17 +62,24 @@ describe('health rules', () => {
   });
 });
 
-/** A provider the test scripts: probe results per target, recoveries that fail or wait for the test. */
+/** A provider the test scripts: probe results per target, probes that never answer, recoveries that fail or wait for the test. */
 class ScriptedProvider implements HealthProvider {
   readonly health = new Map<string, ProbeResult>();
+  /** Targets whose probe answers only by failing when its signal aborts. */
+  readonly silent = new Set<string>();
+  /** Every probe whose signal aborted, in order. */
+  readonly aborted: string[] = [];
   readonly recoverCalls: Array<{ key: string; at: number }> = [];
   failRecovery = true;
   holdRecovery: Promise<void> | null = null;
   inRecovery = 0;
   peak = 0;
   constructor(private readonly clock: ManualClock) {}
-  async probe(t: ProbeTarget): Promise<ProbeResult> {
-    return this.health.get(`${t.kind}-${t.id}`) ?? { ok: true };
+  async probe(t: ProbeTarget, signal: AbortSignal): Promise<ProbeResult> {
+    const key = `${t.kind}-${t.id}`;
+    signal.addEventListener('abort', () => this.aborted.push(key), { once: true });
+    if (this.silent.has(key)) return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('probe cancelled')), { once: true }));
+    return this.health.get(key) ?? { ok: true };
   }
   async recover(t: ProbeTarget): Promise<void> {
     this.recoverCalls.push({ key: `${t.kind}-${t.id}`, at: this.clock.now() });
@@ -149,6 +156,29 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     store.close();
   });
   afterAll(() => dir.cleanup());
+
+  it('a probe with no answer within probeTimeoutMs fails as TIMEOUT, and its signal aborts so the provider can stop; answers in time abort nothing', async () => {
+    const metrics = await setup({ machines: 2 });
+    provider.silent.add('machine-m1');
+    let done = false;
+    const round = monitor.round().then(() => (done = true));
+    await clock.advance(499);
+    expect([done, provider.aborted]).toEqual([false, []]);
+    await clock.advance(1);
+    await round;
+    expect(provider.aborted).toEqual(['machine-m1']);
+    const text = await metrics.text();
+    expect(text).toMatch(/drydock_health_probe_failures_total\{kind="machine",reason="TIMEOUT"\} 1/);
+    expect(text).toMatch(/drydock_health_probes_total\{kind="machine",result="ok"\} 1/);
+    expect(clock.waiting).toBe(0); // the answered probe's timeout was cancelled
+    // Timeouts count toward the threshold like any failure: the second one makes it unhealthy.
+    const second = monitor.round();
+    await clock.advance(500);
+    await second;
+    expect(provider.aborted).toEqual(['machine-m1', 'machine-m1']);
+    expect((await types(machineStream('m1'))).slice(1)).toEqual(['MachineConditionChanged']);
+    expect((await types(machineStream('m2'))).slice(1)).toEqual([]);
+  });
 
   it('only transitions are events; a machine turning unhealthy gets a recovery; attempts back off on the clock; after the last it is escalated', async () => {
     const metrics = await setup({ machines: 1 });

@@ -31,6 +31,14 @@ export class ManualClock implements Clock {
     });
   }
 
+  timer(ms: number, fire: () => void): () => void {
+    const timer = { at: this.t + ms, resolve: fire };
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((x) => x !== timer);
+    };
+  }
+
   /** Timers waiting now. */
   get waiting(): number {
     return this.timers.length;
