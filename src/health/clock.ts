@@ -29,3 +29,34 @@ export const systemClock: Clock = {
     return () => clearTimeout(t);
   },
 };
+
+/** The reason a timed-out call's signal aborts: one object, not an error built per call. */
+const TIMED_OUT = Object.freeze({ timedOut: true });
+
+/**
+ * Runs `fn` with a signal that aborts if `ms` pass on `clock` before it answers; the answer is
+ * then `onTimeout()` (which may throw). An answer in time costs one timer and no abort: the
+ * health monitor pays this for every probe of every round.
+ */
+export function withTimeout<T>(clock: Clock, ms: number, fn: (signal: AbortSignal) => Promise<T>, onTimeout: () => T): Promise<T> {
+  const controller = new AbortController();
+  let cancel = () => {};
+  const timedOut = new Promise<T>((resolve, reject) => {
+    cancel = clock.timer(ms, () => {
+      controller.abort(TIMED_OUT);
+      try {
+        resolve(onTimeout());
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+  let answer: Promise<T>;
+  try {
+    answer = fn(controller.signal);
+  } catch (err) {
+    cancel();
+    return Promise.reject(err);
+  }
+  return Promise.race([answer, timedOut]).finally(cancel);
+}

@@ -4,14 +4,12 @@ import { machineDecider, machineStream } from '../machines/machine.decider';
 import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
 import type { Metrics } from '../metrics/metrics';
 import type { HealthProvider, ProbeTarget } from '../providers/health-provider.port';
-import type { Clock } from './clock';
+import { withTimeout, type Clock } from './clock';
 import { inStorm, observe, Observation, ProbeResult, StormPolicy, TargetRef, targetKey, Thresholds, Tracked } from './health.rules';
 import { FLEET_HEALTH_STREAM, fleetHealthDecider } from './recovery.decider';
 import type { CoreLogger, RecoveryRunner } from './recovery-runner';
 
 
-/** The reason a probe's signal aborts when its time is up: one object, not an error built per probe. */
-const PROBE_TIMED_OUT = Object.freeze({ timedOut: true });
 /** Probes (and outcomes acted on) between turns given back to the event loop during a round. */
 const YIELD_EVERY = 25;
 
@@ -97,29 +95,15 @@ export class HealthMonitor {
     return results;
   }
 
-  /**
-   * One probe, timed out after `probeTimeoutMs`: then its signal aborts, so the provider can give
-   * up, and the probe counts as TIMEOUT. An answer in time costs one timer and no abort: a round
-   * over a large fleet pays this for every target.
-   */
+  /** One probe: no answer within `probeTimeoutMs` is a TIMEOUT, and its signal aborts so the provider can stop. */
   private async probe(t: KnownTarget): Promise<ProbeResult> {
     const { metrics, clock, probeTimeoutMs } = this.deps;
     const started = performance.now();
-    const controller = new AbortController();
-    let cancelTimeout = () => {};
     let result: ProbeResult;
     try {
-      const timeout = new Promise<ProbeResult>((resolve) => {
-        cancelTimeout = clock.timer(probeTimeoutMs, () => {
-          controller.abort(PROBE_TIMED_OUT);
-          resolve({ ok: false, kind: 'TIMEOUT', reason: `no answer within ${probeTimeoutMs} ms` });
-        });
-      });
-      result = await Promise.race([this.deps.provider.probe(t, controller.signal), timeout]);
+      result = await withTimeout(clock, probeTimeoutMs, (signal) => this.deps.provider.probe(t, signal), () => ({ ok: false, kind: 'TIMEOUT', reason: `no answer within ${probeTimeoutMs} ms` }));
     } catch (err) {
       result = { ok: false, kind: 'UNHEALTHY', reason: (err as Error).message };
-    } finally {
-      cancelTimeout();
     }
     metrics.probes.inc({ kind: t.kind, result: result.ok ? 'ok' : 'failed' });
     if (!result.ok) metrics.probeFailures.inc({ kind: t.kind, reason: result.kind });

@@ -6,7 +6,7 @@ import { CommandContext, CommandPipeline } from '../messaging/command-pipeline';
 import { Decider } from '../messaging/decider';
 import type { Metrics } from '../metrics/metrics';
 import type { HealthProvider, ProbeTarget } from '../providers/health-provider.port';
-import type { Clock } from './clock';
+import { withTimeout, type Clock } from './clock';
 import { Backoff, delayBefore, TargetRef, targetKey } from './health.rules';
 import { RecoveryCommand, recoveryDecider, recoveryStream } from './recovery.decider';
 
@@ -187,20 +187,10 @@ export class RecoveryRunner {
   }
 
   /** Runs `fn` with a signal that aborts after `ms` on this runner's clock, and rejects then. */
-  private async bounded(fn: (signal: AbortSignal) => Promise<void>, ms: number): Promise<void> {
-    const controller = new AbortController();
-    const timer = this.deps.clock.sleep(ms, controller.signal).then(
-      () => {
-        controller.abort(new Error(`timed out after ${ms} ms`));
-        throw new Error(`timed out after ${ms} ms`);
-      },
-      () => undefined,
-    );
-    try {
-      await Promise.race([fn(controller.signal), timer]);
-    } finally {
-      controller.abort();
-    }
+  private bounded(fn: (signal: AbortSignal) => Promise<void>, ms: number): Promise<void> {
+    return withTimeout(this.deps.clock, ms, fn, () => {
+      throw new Error(`timed out after ${ms} ms`);
+    });
   }
 
   private async pause(ms: number): Promise<void> {

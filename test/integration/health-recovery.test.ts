@@ -81,8 +81,9 @@ class ScriptedProvider implements HealthProvider {
     if (this.silent.has(key)) return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('probe cancelled')), { once: true }));
     return this.health.get(key) ?? { ok: true };
   }
-  async recover(t: ProbeTarget): Promise<void> {
+  async recover(t: ProbeTarget, signal: AbortSignal): Promise<void> {
     this.recoverCalls.push({ key: `${t.kind}-${t.id}`, at: this.clock.now() });
+    signal.addEventListener('abort', () => this.aborted.push(`recover:${t.kind}-${t.id}`), { once: true });
     this.inRecovery++;
     this.peak = Math.max(this.peak, this.inRecovery);
     try {
@@ -228,6 +229,20 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     const events = await store.readStream(vmStream(1));
     expect(events.map((e) => e.type)).toEqual(['VmCreated', 'VmHealthChanged', 'VmOrphaned', 'VmNeedsIntervention']);
     expect(events[2].data).toMatchObject({ reason: 'SOCKET_FAILED' });
+  });
+
+  it('a recovery attempt with no answer within recoveryTimeoutMs fails as timed out, and its signal aborts', async () => {
+    await setup({ machines: 1, maxRetries: 1 });
+    provider.holdRecovery = new Promise(() => undefined); // the BMC never answers
+    await runner.request({ kind: 'machine', id: 'm1' }, 'test', { manual: true, cause: null, context: ctx });
+    await clock.advance(999);
+    expect([provider.inRecovery, provider.aborted]).toEqual([1, []]);
+    await clock.advance(1);
+    await runner.idle();
+    expect(provider.aborted).toEqual(['recover:machine-m1']);
+    const events = await store.readStream(recoveryStream({ kind: 'machine', id: 'm1' }));
+    expect(events.find((e) => e.type === 'RecoveryAttemptFailed')?.data).toMatchObject({ attempt: 1, error: 'timed out after 1000 ms' });
+    expect(events.map((e) => e.type)).toContain('RecoveryEscalated');
   });
 
   it('never more recovery attempts at once than the cap', async () => {
