@@ -1,14 +1,18 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
 import { AppConfig } from '../config/config';
-import { EsdbEventStore } from './esdb/esdb-event-store';
 import { EVENT_STORE, EventStore } from './event-store.port';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 
-/** EventStoreDB when a connection string is configured; otherwise the embedded SQLite log. */
+/**
+ * EventStoreDB when a connection string is configured; otherwise the embedded SQLite log. The
+ * EventStoreDB adapter (and its gRPC client) is loaded only when configured: the embedded default
+ * does not pay its start-up time.
+ */
 export async function createEventStore(config: AppConfig): Promise<EventStore> {
   const cs = config.event_store.connection_string;
   if (cs) {
+    const { EsdbEventStore } = await import('./esdb/esdb-event-store');
     const store = new EsdbEventStore(cs);
     try {
       await withTimeout(store.ping(), 10_000);

@@ -1,14 +1,17 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
 import { AppConfig } from '../config/config';
-import { MongoReadStore } from './mongo/mongo-read-store';
 import { READ_STORE, ReadStore } from './read-store.port';
 import { SqliteReadStore } from './sqlite/sqlite-read-store';
 
-/** MongoDB when a URI is configured; otherwise the embedded SQLite read store. */
+/**
+ * MongoDB when a URI is configured; otherwise the embedded SQLite read store. The MongoDB adapter
+ * (and its driver) is loaded only when configured: the embedded default does not pay its start-up time.
+ */
 export async function createReadStore(config: AppConfig): Promise<ReadStore> {
   const uri = config.read_store.mongodb_uri;
   if (uri) {
+    const { MongoReadStore } = await import('./mongo/mongo-read-store');
     const store = new MongoReadStore(uri);
     try {
       await store.ping();
