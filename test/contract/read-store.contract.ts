@@ -78,6 +78,17 @@ export function readStoreContract(adapter: string, open: () => Promise<ReadStore
       expect(await walk({ _id: 'none' }, 10)).toEqual([]);
     });
 
+    it('pagesOf lets the event loop run between pages: a long scan does not hold up requests', async () => {
+      await store.commit(Array.from({ length: 30 }, (_, i) => ({ op: 'insertOne' as const, collection: c, doc: { _id: `p${String(i).padStart(2, '0')}` } })));
+      let turned = false;
+      setImmediate(() => (turned = true));
+      const seenBeforeTurn: number[] = [];
+      for await (const page of pagesOf(store, c, {}, 10)) if (!turned) seenBeforeTurn.push(page.length);
+      // The macrotask queued before the scan ran while the scan was still going.
+      expect(turned).toBe(true);
+      expect(seenBeforeTurn.length).toBeLessThan(3);
+    });
+
     it('an equality on a path matches through arrays on the way, as MongoDB does', async () => {
       await store.commit([
         { op: 'insertOne', collection: c, doc: { _id: 'a', tags: ['x', 'y'], slots: [{ vm: 'v1' }, { vm: 'v2' }], flag: true } },
