@@ -48,6 +48,34 @@ describe('sqlite event store: two connections on one file (two processes)', () =
   });
 });
 
+describe('sqlite event store: the idle wake-up', () => {
+  it("still delivers the other connection's appends when no file notification reports them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    const reader = new SqliteEventStore(join(dir, 'events.db'), { idleWakeMs: 50 });
+    // A platform without file watching: only the idle wake-up can find the commits.
+    (reader as unknown as { ensureWatcher(): void }).ensureWatcher = () => undefined;
+    const writer = new SqliteEventStore(join(dir, 'events.db'));
+    const sub = reader.subscribeToAll({ after: 'start' });
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const e of sub) if (got.push(e.stream) === 2) return;
+    })();
+    await new Promise((r) => setTimeout(r, 120));
+    await writer.append('quiet-1', [newEvent('A')], 'no_stream');
+    await new Promise((r) => setTimeout(r, 120));
+    await writer.append('quiet-2', [newEvent('A')], 'no_stream');
+    try {
+      await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} arrived`)), 3000).unref())]);
+      expect(got).toEqual(['quiet-1', 'quiet-2']);
+    } finally {
+      await sub.close();
+      await writer.close();
+      await reader.close();
+    }
+  });
+});
+
 describe('sqlite event store: page-by-page subscriptions', () => {
   it('deliver the same events as event by event, in pages of at most the size asked, and refuse a second reader', async () => {
     const store = fresh({ subscriptionBatchSize: 64 });

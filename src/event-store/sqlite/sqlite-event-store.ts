@@ -157,6 +157,8 @@ export class SqliteEventStore implements EventStore {
   private waiters = new Set<() => void>();
   private watcher: FSWatcher | null = null;
   private trailingWakes: NodeJS.Timeout[] = [];
+  /** The safety net while subscribers wait (see `ensureIdleWake`). */
+  private idleWake: NodeJS.Timeout | null = null;
   /** `PRAGMA data_version` when last checked: it moves only on commits by other connections. */
   private dataVersion = 0;
   /**
@@ -540,9 +542,9 @@ export class SqliteEventStore implements EventStore {
       // One read transaction: the batch and the head come from the same snapshot, so
       // advancing past filtered-out events can never skip a matching one.
       const events = filter ? this.readFilteredRows(after, filter) : envelopes.all(after, limit);
-      const scannedTo =
-        events.length === (filter ? this.batchSize : limit) ? events[events.length - 1].position : (this.stmts.head.get()?.position ?? 0);
-      return { events, scannedTo };
+      const atHead = events.length < (filter ? this.batchSize : limit);
+      const scannedTo = atHead ? (this.stmts.head.get()?.position ?? 0) : events[events.length - 1].position;
+      return { events, scannedTo, atHead };
     });
 
     // Each step is what one read found: a page of rows, or nothing (then it waits for a change).
@@ -555,7 +557,7 @@ export class SqliteEventStore implements EventStore {
           // A reader of pages larger than the shared tail's (a rebuild) reads for itself, that much at a time.
           const own = filter !== undefined || maxCount > store.batchSize;
           if (!own) store.tailReaders.set(reader, after);
-          const { events, scannedTo } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
+          const { events, scannedTo, atHead } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
           // Nothing is handed out, nor passed over, before it is on disk.
           await store.onDiskThrough(Math.max(scannedTo, events.length ? events[events.length - 1].position : 0));
           for (let i = 0; i < events.length && !closed; i += maxCount) {
@@ -570,18 +572,18 @@ export class SqliteEventStore implements EventStore {
           }
           if (closed) return;
           after = Math.max(after, scannedTo);
-          if (events.length > 0 || store.changeCounter !== seen) continue;
+          // Read again while there may be more: the read stopped short of the head, or the log moved
+          // since (a commit here, or one elsewhere that `data_version` showed). Otherwise wait.
+          if (store.changeCounter !== seen || !atHead) continue;
           await new Promise<void>((resolve) => {
             const done = () => {
-              clearTimeout(timer);
               store.waiters.delete(done);
               wake = null;
               resolve();
             };
-            // The safety net: a commit elsewhere that no file notification reported.
-            const timer = setTimeout(() => (store.changedElsewhere(), done()), store.idleWakeMs);
             wake = done;
             store.waiters.add(done);
+            store.ensureIdleWake();
           });
         }
       } finally {
@@ -616,7 +618,7 @@ export class SqliteEventStore implements EventStore {
    * Rows after `after` from the shared tail, refreshed first when the log may have moved; null
    * when `after` is outside the tail (a subscriber catching up reads for itself).
    */
-  private fromTail(after: number): { events: EventRow[]; scannedTo: number } | null {
+  private fromTail(after: number): { events: EventRow[]; scannedTo: number; atHead: boolean } | null {
     const t = this.tail;
     if (t.to < 0) {
       // The window opens where the first reader is: runners starting together (a start-up catch-up)
@@ -634,7 +636,8 @@ export class SqliteEventStore implements EventStore {
     const lo = this.tailIndexAfter(after);
     const events = t.rows.slice(lo, lo + this.batchSize);
     const scannedTo = events.length === this.batchSize ? events[events.length - 1].position : t.to;
-    return { events, scannedTo };
+    // The window is refreshed to this connection's latest change: complete, it reached the head.
+    return { events, scannedTo, atHead: t.complete && events.length < this.batchSize };
   }
 
   /** The index of the first row of the tail past `position` (binary search: rows are in position order). */
@@ -715,6 +718,8 @@ export class SqliteEventStore implements EventStore {
     await this.settled();
     this.watcher?.close();
     for (const t of this.trailingWakes) clearTimeout(t);
+    if (this.idleWake) clearInterval(this.idleWake);
+    this.idleWake = null;
     for (const w of [...this.waiters]) w();
     this.db.close();
     closeSync(this.walFd);
@@ -740,6 +745,23 @@ export class SqliteEventStore implements EventStore {
       t.unref();
       return t;
     });
+  }
+
+  /**
+   * The safety net for a commit elsewhere that no file notification reported: while subscribers
+   * wait, `data_version` is looked at every `idleWakeMs` (and they are woken if it moved). One
+   * timer for the store, not one set and cleared by every subscriber at every wait.
+   */
+  private ensureIdleWake(): void {
+    if (this.idleWake || this.closed) return;
+    this.idleWake = setInterval(() => {
+      if (this.waiters.size === 0 || this.closed) {
+        clearInterval(this.idleWake!);
+        this.idleWake = null;
+        return;
+      }
+      this.changedElsewhere();
+    }, this.idleWakeMs);
   }
 
   /** Wakes subscribers only if another connection committed: our own commits wake them already. */
