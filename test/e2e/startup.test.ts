@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startServer, waitFor } from '../support/server-process';
@@ -25,6 +26,29 @@ describe('starting the server', () => {
       await server.exited;
     }
   });
+
+  it('does not load the EventStoreDB or MongoDB driver when running on the embedded stores', async () => {
+    // The app as `npm start` builds it, started and stopped in a child process that then reports
+    // which driver packages were ever required.
+    const script = `
+      const { loadConfig } = require('./dist/src/config/config');
+      const { createApp } = require('./dist/src/app/create-app');
+      (async () => {
+        const app = await createApp(loadConfig({ DATA_DIR: process.argv[1], LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'startup-test-key-0123456789' }));
+        await app.init();
+        await app.close();
+        const loaded = (name) => Object.keys(require.cache).some((f) => f.includes('/node_modules/' + name + '/'));
+        process.stdout.write(JSON.stringify({ esdb: loaded('@eventstore/db-client'), mongodb: loaded('mongodb'), sqlite: loaded('better-sqlite3') }));
+      })().catch((err) => { process.stderr.write(String(err && err.stack)); process.exit(1); });`;
+    const child = spawn(process.execPath, ['-e', script, join(dir.path, 'drivers')], { cwd: join(__dirname, '../..'), env: { PATH: process.env.PATH ?? '' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' });
+    expect(JSON.parse(out)).toEqual({ esdb: false, mongodb: false, sqlite: true });
+  }, 30_000);
 
   it('logs each request with its correlation id, taken from the caller when given', async () => {
     const port = await freePort();
