@@ -181,6 +181,26 @@ describe('health monitor and recovery runner (real SQLite log, controllable cloc
     expect((await types(machineStream('m2'))).slice(1)).toEqual([]);
   });
 
+  it('a round over many targets gives the event loop turns while it applies the thresholds, not only while it probes', async () => {
+    await setup({ machines: 0 });
+    // Already unhealthy and failing again: observing one changes what isHealthy says of it (no
+    // record yet: healthy) and records nothing (no transition).
+    targets = Array.from({ length: 4001 }, (_, i) => ({ kind: 'machine' as const, id: `x${i}`, labels: {}, healthy: false, orphaned: false }));
+    for (const t of targets) provider.health.set(`machine-${t.id}`, fail());
+    const first = targets[0];
+    const last = targets[4000];
+    // Once a turn of the event loop finds the first target observed, is the last one observed yet?
+    let lastObservedAtFirstTurn: boolean | null = null;
+    const poll = () => {
+      if (monitor.isHealthy(first)) setImmediate(poll);
+      else lastObservedAtFirstTurn = !monitor.isHealthy(last);
+    };
+    setImmediate(poll);
+    await monitor.round();
+    expect(lastObservedAtFirstTurn).toBe(false);
+    expect([monitor.isHealthy(first), monitor.isHealthy(last)]).toEqual([false, false]);
+  });
+
   it('only transitions are events; a machine turning unhealthy gets a recovery; attempts back off on the clock; after the last it is escalated', async () => {
     const metrics = await setup({ machines: 1 });
     provider.health.set('machine-m1', fail());
