@@ -33,7 +33,11 @@ describe('health checks, recovery and metrics over the API', () => {
     const r = await gql(port, 'mutation($i: RegisterMachinesInput!) { registerMachines(input: $i) { id } }', { i: { ids: ['sick-1'], phase: 'READY', labels: { 'sim.health': 'fail', 'sim.recover': 'fail' } } });
     expect(r.errors).toBeUndefined();
     await waitFor(async () => (await gql(port, '{ recoveries(filter: { targetId: "sick-1" }) { status } }')).data!.recoveries[0]?.status === 'ESCALATED', 15_000, 'escalation');
-    const m = (await gql(port, '{ machine(id: "sick-1") { allocatable conditions { type status } healthOverrides { source } } }')).data!.machine;
+    // The escalation is recorded first; the machine is then marked as needing intervention by a
+    // command of its own, which the machines projection shows a moment later.
+    const machine = async () => (await gql(port, '{ machine(id: "sick-1") { allocatable conditions { type status } healthOverrides { source } } }')).data!.machine;
+    await waitFor(async () => (await machine()).conditions.some((c: { type: string; status: boolean }) => c.type === 'NEEDS_INTERVENTION' && c.status), 5_000, 'the machine marked as needing intervention');
+    const m = await machine();
     expect(m.allocatable).toBe(false);
     expect(m.conditions).toEqual(expect.arrayContaining([{ type: 'REACHABLE', status: false }, { type: 'NEEDS_INTERVENTION', status: true }]));
     expect(m.healthOverrides.map((o: { source: string }) => o.source)).toContain('degraded');
