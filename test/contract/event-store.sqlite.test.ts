@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type SqliteEventStoreOptions } from '../../src/event-store/sqlite/sqlite-event-store';
-import { DuplicateEventIdError, StreamNotFoundError, WrongExpectedRevisionError, type EventSubscription } from '../../src/event-store/event-store.port';
+import { DuplicateEventIdError, StreamNotFoundError, WrongExpectedRevisionError, type EventSubscription, type RecordedEvent } from '../../src/event-store/event-store.port';
 import { eventStoreContract, newEvent } from './event-store.contract';
 
 const dirs: string[] = [];
@@ -44,6 +44,42 @@ describe('sqlite event store: two connections on one file (two processes)', () =
       await sub.close();
       await writer.close();
       await reader.close();
+    }
+  });
+});
+
+describe('sqlite event store: the shared tail', () => {
+  it("hands live subscribers exactly what a read of the log returns: its own commits, grouped or not, and another connection's in between", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+    dirs.push(dir);
+    for (const groupCommit of [true, false]) {
+      const file = join(dir, `tail-${groupCommit}.db`);
+      const own = new SqliteEventStore(file, { groupCommit });
+      const other = new SqliteEventStore(file);
+      const sub = own.subscribeToAll({ after: 'start' });
+      const got: RecordedEvent[] = [];
+      const reading = (async () => {
+        for await (const e of sub) if (got.push(e) === 9) return;
+      })();
+      const caused = newEvent('Caused', { n: 1 });
+      caused.metadata.causationId = 'cause-1';
+      await Promise.all([own.append('t1', [caused, newEvent('B', { n: 2 })], 'no_stream'), own.append('t2', [newEvent('C', { n: 3 })], 'no_stream')]);
+      await other.append('t3', [newEvent('D', { n: 4 })], 'no_stream');
+      await own.append('t1', [newEvent('E', { nested: { deep: [1, 2] } })], 1);
+      await Promise.all([own.append('t4', [newEvent('F')], 'no_stream'), other.append('t5', [newEvent('G')], 'no_stream')]);
+      await own.append('t4', [newEvent('H'), newEvent('I')], 0);
+      try {
+        await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} arrived`)), 5000).unref())]);
+        const shape = (e: RecordedEvent) => ({ id: e.id, stream: e.stream, revision: e.revision, position: e.position, type: e.type, data: e.data, metadata: e.metadata, recordedAt: e.recordedAt });
+        const read = await own.readAll({ maxCount: 100 });
+        expect(read).toHaveLength(9);
+        expect(got.map(shape)).toEqual(read.map(shape));
+        expect(got.find((e) => e.type === 'Caused')?.metadata.causationId).toBe('cause-1');
+      } finally {
+        await sub.close();
+        await other.close();
+        await own.close();
+      }
     }
   });
 });

@@ -37,6 +37,7 @@ interface EventRow {
   data: string;
   metadata: string;
   recorded_at: string;
+  causation_id: string | null;
 }
 
 /** The insert's failure is the event id's uniqueness (not the disk, not the stream's revision). */
@@ -166,6 +167,8 @@ export class SqliteEventStore implements EventStore {
    * rows after `from` up to `to` are all here (`to` is the head when `complete`).
    */
   private tail = { rows: [] as EventRow[], from: -1, to: -1, complete: false, counter: -1 };
+  /** The rows the transaction being written has inserted, as a read of them would return them. */
+  private written: EventRow[] = [];
   /** See `knownLastRevision`: each stream's last revision, while `dataVersion` holds. */
   private readonly lastRevisions = new Map<string, number>();
   /** The WAL file, opened for fdatasync. */
@@ -309,12 +312,14 @@ export class SqliteEventStore implements EventStore {
       if (!this.groupCommit) {
         try {
           const result = this.appendOne.immediate(req);
+          const rows = this.takeWritten();
           // synchronous=FULL: the commit synced the WAL, and with it every commit written before.
           this.durableThrough = Math.max(this.durableThrough, result.position);
           this.noteLastRevision(req.stream, result.nextExpectedRevision);
           resolve(result);
-          this.changed();
+          this.changed(rows);
         } catch (err) {
+          this.takeWritten();
           reject(err instanceof PartialWriteError ? err.failure : err);
         }
         return;
@@ -334,11 +339,14 @@ export class SqliteEventStore implements EventStore {
     this.queue = [];
     if (batch.length === 0) return;
     let outcomes: Array<{ ok: AppendResult } | { err: unknown }>;
+    let rows: EventRow[];
     try {
       // IMMEDIATE: take the write lock before the first read. A deferred transaction that read and
       // then wrote would fail (SQLITE_BUSY_SNAPSHOT) whenever another process committed in between.
       outcomes = this.appendMany.immediate(batch);
+      rows = this.takeWritten();
     } catch (err) {
+      this.takeWritten();
       for (const req of batch) req.reject(err);
       return;
     }
@@ -352,7 +360,7 @@ export class SqliteEventStore implements EventStore {
         this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
         batch[i].resolve(o.ok);
       });
-      this.changed();
+      this.changed(rows);
     };
     const synced = this.durable(through);
     if (synced) synced.then(settle, (err) => batch.forEach((req) => req.reject(err)));
@@ -450,8 +458,10 @@ export class SqliteEventStore implements EventStore {
       for (const { event: e, data, metadata } of sealed) {
         revision += 1;
         const cause = e.metadata.causationId;
-        const info = this.stmts.insert.run(e.id, stream, revision, e.type, data, metadata, recordedAt, typeof cause === 'string' ? cause : null);
+        const causation = typeof cause === 'string' ? cause : null;
+        const info = this.stmts.insert.run(e.id, stream, revision, e.type, data, metadata, recordedAt, causation);
         position = Number(info.lastInsertRowid);
+        this.written.push({ position, id: e.id, stream, revision, type: e.type, data, metadata, recorded_at: recordedAt, causation_id: causation });
       }
     } catch (err) {
       // One event whose id is taken: SQLite undid the failed insert alone, so nothing of this append
@@ -660,6 +670,12 @@ export class SqliteEventStore implements EventStore {
     for (const row of rows) t.rows.push(row);
     t.complete = rows.length < this.batchSize;
     t.to = Math.max(t.to, scannedTo);
+    this.trimTail();
+  }
+
+  /** Keeps the rows the slowest reader inside the window still needs, and at most `TAIL_ROWS_MAX`. */
+  private trimTail(): void {
+    const t = this.tail;
     let slowest = Number.POSITIVE_INFINITY;
     for (const at of this.tailReaders.values()) if (at >= t.from && at < slowest) slowest = at;
     const needed = slowest === Number.POSITIVE_INFINITY ? 0 : t.rows.length - this.tailIndexAfter(slowest);
@@ -725,9 +741,37 @@ export class SqliteEventStore implements EventStore {
     closeSync(this.walFd);
   }
 
-  private changed(): void {
+  /**
+   * The log moved: subscribers are woken. With the rows this connection just committed, a shared
+   * tail that held everything announced so far takes them as they are, without reading them back.
+   */
+  private changed(written?: EventRow[]): void {
+    const current = this.tail.counter === this.changeCounter;
     this.changeCounter += 1;
+    if (written && current && this.extendTail(written)) this.tail.counter = this.changeCounter;
     for (const w of [...this.waiters]) w();
+  }
+
+  /** What the last transaction inserted (nothing if it failed: SQLite undid it). */
+  private takeWritten(): EventRow[] {
+    const rows = this.written;
+    this.written = [];
+    return rows;
+  }
+
+  /**
+   * Adds rows just committed to a complete tail window when they follow its end directly. A
+   * commit by another process in between leaves a gap, and one a reader already brought in
+   * overlaps: then nothing is added, and the next read refreshes the window from the file.
+   */
+  private extendTail(rows: EventRow[]): boolean {
+    const t = this.tail;
+    if (rows.length === 0 || t.to < 0 || !t.complete || rows[0].position !== t.to + 1) return false;
+    for (let i = 1; i < rows.length; i++) if (rows[i].position !== rows[i - 1].position + 1) return false;
+    for (const row of rows) t.rows.push(row);
+    t.to = rows[rows.length - 1].position;
+    this.trimTail();
+    return true;
   }
 
   /**
