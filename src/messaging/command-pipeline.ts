@@ -231,14 +231,18 @@ export class CommandPipeline {
   }
 
   private advance<S>(decider: Decider<any, any, S>, f: Folded<S>, e: AppendedEvent & { metadata?: { requestId?: string | null } }, hash: string | undefined, position: number): Folded<S> {
-    const requestId = e.metadata?.requestId;
-    if (requestId) {
-      const prior = f.requests.get(requestId);
-      if (!prior?.events.some((p) => p.id === e.id)) {
-        f.requests.set(requestId, { hash: prior?.hash ?? hash, events: [...(prior?.events ?? []), toAppended(e)], position });
-      }
-    }
+    this.remember(f.requests, e, hash, position);
     return { revision: e.revision, state: decider.evolve(f.state, { type: e.type, data: e.data }), requests: f.requests };
+  }
+
+  /** Records the event under its requestId, so a retry of that request is answered from memory. */
+  private remember(requests: Folded<unknown>['requests'], e: AppendedEvent & { metadata?: { requestId?: string | null } }, hash: string | undefined, position: number): void {
+    const requestId = e.metadata?.requestId;
+    if (!requestId) return;
+    const prior = requests.get(requestId);
+    if (!prior?.events.some((p) => p.id === e.id)) {
+      requests.set(requestId, { hash: prior?.hash ?? hash, events: [...(prior?.events ?? []), toAppended(e)], position });
+    }
   }
 
   /**
@@ -307,11 +311,9 @@ export class CommandPipeline {
       position = result.position;
       const key = `${decider.category}|${stream}`;
       if (this.cache.get(key) === folded) {
-        let next: Folded<S> = folded;
-        toAppend.forEach((e, i) => {
-          next = this.advance(decider, next, { id: e.id, type: e.type, data: e.data, revision: current + 1 + i, metadata: e.metadata }, e.metadata.commandHash, result.position);
-        });
-        this.cache.set(key, next);
+        // `state` is already `folded` evolved by exactly these events, in this order.
+        toAppend.forEach((e, i) => this.remember(folded.requests, { id: e.id, type: e.type, data: e.data, revision: current + 1 + i, metadata: e.metadata }, e.metadata.commandHash, result.position));
+        this.cache.set(key, { revision: current + toAppend.length, state, requests: folded.requests });
       }
     }
     const settled: Settled[] = [];
