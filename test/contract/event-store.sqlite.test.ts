@@ -19,6 +19,16 @@ function open(groupCommit: boolean) {
   return async () => fresh({ groupCommit });
 }
 
+/** Reads `count` events from a live subscription in the background; `arrived(ms)` waits for them, or fails saying how many came. */
+function collect(sub: EventSubscription, count: number) {
+  const got: RecordedEvent[] = [];
+  const reading = (async () => {
+    for await (const e of sub) if (got.push(e) === count) return;
+  })();
+  const arrived = (ms: number) => Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} of ${count} arrived`)), ms).unref())]);
+  return { got, arrived };
+}
+
 eventStoreContract('sqlite (group commit)', open(true));
 eventStoreContract('sqlite (one transaction per append)', open(false));
 
@@ -30,16 +40,13 @@ describe('sqlite event store: two connections on one file (two processes)', () =
     const reader = new SqliteEventStore(join(dir, 'events.db'), { idleWakeMs: 60_000 });
     const writer = new SqliteEventStore(join(dir, 'events.db'));
     const sub = reader.subscribeToAll({ after: 'start' });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const e of sub) if (got.push(e.stream) === 3) return;
-    })();
+    const { got, arrived } = collect(sub, 3);
     await writer.append('other-1', [newEvent('A')], 'no_stream');
     await new Promise((r) => setTimeout(r, 100));
     await writer.append('other-2', [newEvent('A'), newEvent('B')], 'no_stream');
     try {
-      await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} arrived`)), 5000).unref())]);
-      expect(got).toEqual(['other-1', 'other-2', 'other-2']);
+      await arrived(5000);
+      expect(got.map((e) => e.stream)).toEqual(['other-1', 'other-2', 'other-2']);
     } finally {
       await sub.close();
       await writer.close();
@@ -57,10 +64,7 @@ describe('sqlite event store: the shared tail', () => {
       const own = new SqliteEventStore(file, { groupCommit });
       const other = new SqliteEventStore(file);
       const sub = own.subscribeToAll({ after: 'start' });
-      const got: RecordedEvent[] = [];
-      const reading = (async () => {
-        for await (const e of sub) if (got.push(e) === 9) return;
-      })();
+      const { got, arrived } = collect(sub, 9);
       const caused = newEvent('Caused', { n: 1 });
       caused.metadata.causationId = 'cause-1';
       await Promise.all([own.append('t1', [caused, newEvent('B', { n: 2 })], 'no_stream'), own.append('t2', [newEvent('C', { n: 3 })], 'no_stream')]);
@@ -69,7 +73,7 @@ describe('sqlite event store: the shared tail', () => {
       await Promise.all([own.append('t4', [newEvent('F')], 'no_stream'), other.append('t5', [newEvent('G')], 'no_stream')]);
       await own.append('t4', [newEvent('H'), newEvent('I')], 0);
       try {
-        await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} arrived`)), 5000).unref())]);
+        await arrived(5000);
         const shape = (e: RecordedEvent) => ({ id: e.id, stream: e.stream, revision: e.revision, position: e.position, type: e.type, data: e.data, metadata: e.metadata, recordedAt: e.recordedAt });
         const read = await own.readAll({ maxCount: 100 });
         expect(read).toHaveLength(9);
@@ -93,17 +97,14 @@ describe('sqlite event store: the idle wake-up', () => {
     (reader as unknown as { ensureWatcher(): void }).ensureWatcher = () => undefined;
     const writer = new SqliteEventStore(join(dir, 'events.db'));
     const sub = reader.subscribeToAll({ after: 'start' });
-    const got: string[] = [];
-    const reading = (async () => {
-      for await (const e of sub) if (got.push(e.stream) === 2) return;
-    })();
+    const { got, arrived } = collect(sub, 2);
     await new Promise((r) => setTimeout(r, 120));
     await writer.append('quiet-1', [newEvent('A')], 'no_stream');
     await new Promise((r) => setTimeout(r, 120));
     await writer.append('quiet-2', [newEvent('A')], 'no_stream');
     try {
-      await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} arrived`)), 3000).unref())]);
-      expect(got).toEqual(['quiet-1', 'quiet-2']);
+      await arrived(3000);
+      expect(got.map((e) => e.stream)).toEqual(['quiet-1', 'quiet-2']);
     } finally {
       await sub.close();
       await writer.close();
