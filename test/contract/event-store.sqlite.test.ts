@@ -29,16 +29,27 @@ function collect(sub: EventSubscription, count: number) {
   return { got, arrived };
 }
 
+/** Two connections on one new file, as two processes would have; `close()` ends a subscription and both. */
+function twoConnections(ownOptions: SqliteEventStoreOptions = {}, name = 'events.db') {
+  const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
+  dirs.push(dir);
+  const own = new SqliteEventStore(join(dir, name), ownOptions);
+  const other = new SqliteEventStore(join(dir, name));
+  const close = async (sub: EventSubscription) => {
+    await sub.close();
+    await other.close();
+    await own.close();
+  };
+  return { own, other, close };
+}
+
 eventStoreContract('sqlite (group commit)', open(true));
 eventStoreContract('sqlite (one transaction per append)', open(false));
 
 describe('sqlite event store: two connections on one file (two processes)', () => {
   it("a subscriber sees the other connection's appends, woken by the file change, not by polling", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
     // An idle wake of a minute: only the file notification can deliver within the test's time.
-    const reader = new SqliteEventStore(join(dir, 'events.db'), { idleWakeMs: 60_000 });
-    const writer = new SqliteEventStore(join(dir, 'events.db'));
+    const { own: reader, other: writer, close } = twoConnections({ idleWakeMs: 60_000 });
     const sub = reader.subscribeToAll({ after: 'start' });
     const { got, arrived } = collect(sub, 3);
     await writer.append('other-1', [newEvent('A')], 'no_stream');
@@ -48,21 +59,15 @@ describe('sqlite event store: two connections on one file (two processes)', () =
       await arrived(5000);
       expect(got.map((e) => e.stream)).toEqual(['other-1', 'other-2', 'other-2']);
     } finally {
-      await sub.close();
-      await writer.close();
-      await reader.close();
+      await close(sub);
     }
   });
 });
 
 describe('sqlite event store: the shared tail', () => {
   it("hands live subscribers exactly what a read of the log returns: its own commits, grouped or not, and another connection's in between", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
     for (const groupCommit of [true, false]) {
-      const file = join(dir, `tail-${groupCommit}.db`);
-      const own = new SqliteEventStore(file, { groupCommit });
-      const other = new SqliteEventStore(file);
+      const { own, other, close } = twoConnections({ groupCommit });
       const sub = own.subscribeToAll({ after: 'start' });
       const { got, arrived } = collect(sub, 9);
       const caused = newEvent('Caused', { n: 1 });
@@ -80,9 +85,7 @@ describe('sqlite event store: the shared tail', () => {
         expect(got.map(shape)).toEqual(read.map(shape));
         expect(got.find((e) => e.type === 'Caused')?.metadata.causationId).toBe('cause-1');
       } finally {
-        await sub.close();
-        await other.close();
-        await own.close();
+        await close(sub);
       }
     }
   });
@@ -90,12 +93,9 @@ describe('sqlite event store: the shared tail', () => {
 
 describe('sqlite event store: the idle wake-up', () => {
   it("still delivers the other connection's appends when no file notification reports them", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'drydock-es-'));
-    dirs.push(dir);
-    const reader = new SqliteEventStore(join(dir, 'events.db'), { idleWakeMs: 50 });
+    const { own: reader, other: writer, close } = twoConnections({ idleWakeMs: 50 });
     // A platform without file watching: only the idle wake-up can find the commits.
     (reader as unknown as { ensureWatcher(): void }).ensureWatcher = () => undefined;
-    const writer = new SqliteEventStore(join(dir, 'events.db'));
     const sub = reader.subscribeToAll({ after: 'start' });
     const { got, arrived } = collect(sub, 2);
     await new Promise((r) => setTimeout(r, 120));
@@ -106,9 +106,7 @@ describe('sqlite event store: the idle wake-up', () => {
       await arrived(3000);
       expect(got.map((e) => e.stream)).toEqual(['quiet-1', 'quiet-2']);
     } finally {
-      await sub.close();
-      await writer.close();
-      await reader.close();
+      await close(sub);
     }
   });
 });
