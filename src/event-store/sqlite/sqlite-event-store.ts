@@ -760,14 +760,14 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * Adds rows just committed to a complete tail window when they follow its end directly. A
-   * commit by another process in between leaves a gap, and one a reader already brought in
-   * overlaps: then nothing is added, and the next read refreshes the window from the file.
+   * Adds rows just committed to a complete tail window when they follow its end directly (one
+   * transaction's positions are consecutive: it holds the only write lock). A commit by another
+   * process in between leaves a gap, and one a reader already brought in overlaps: then nothing
+   * is added, and the next read refreshes the window from the file.
    */
   private extendTail(rows: EventRow[]): boolean {
     const t = this.tail;
     if (rows.length === 0 || t.to < 0 || !t.complete || rows[0].position !== t.to + 1) return false;
-    for (let i = 1; i < rows.length; i++) if (rows[i].position !== rows[i - 1].position + 1) return false;
     for (const row of rows) t.rows.push(row);
     t.to = rows[rows.length - 1].position;
     this.trimTail();
