@@ -65,7 +65,9 @@ export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
     await app.close();
     return seconds;
   };
-  const stats = await measure(run, { warmup: 0, rounds: ctx.quick ? 1 : 3 });
+  // Each round is a fresh app and store; the warm-up round is one too, so the rounds measured run
+  // code the process has already compiled, as a server that has been up a while does.
+  const stats = await measure(run, { warmup: 1, rounds: ctx.quick ? 3 : 5 });
   const perVm = { ...stats, median: (stats.median * 1000) / vms, min: (stats.min * 1000) / vms, max: (stats.max * 1000) / vms };
   const peak = Math.max(...peaks);
   return [
@@ -79,8 +81,9 @@ export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
       baselineName: null,
       ratio: null,
       target: 'exactly 50',
-      pass: peak === maxConcurrent,
-      spread: `rounds: ${peaks.join(', ')}; provider calls at once: ${providerPeaks.join(', ')}`,
+      // Every drain, the warm-up's too, reaches the limit and never passes it.
+      pass: peaks.every((p) => p === maxConcurrent),
+      spread: `every drain (the warm-up first): ${peaks.join(', ')}; provider calls at once: ${providerPeaks.join(', ')}`,
     },
   ];
 }
