@@ -199,6 +199,17 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       expect(afterFirst[0].id).toBe(byPrefix[1].id);
     });
 
+    it('fills a page of $all from past the events its filter passes over, in both directions', async () => {
+      const start = await store.headPosition();
+      await store.append(s('skip-1'), Array.from({ length: 10 }, () => newEvent('Skipped')), 'no_stream');
+      await store.append(s('want-1'), [newEvent('Wanted'), newEvent('Wanted')], 'no_stream');
+      const forwards = await store.readAll({ from: start, filter: { streamPrefixes: [s('want-')] }, maxCount: 2 });
+      expect(forwards.map((e) => `${e.stream}:${e.type}`)).toEqual([`${s('want-1')}:Wanted`, `${s('want-1')}:Wanted`]);
+      const backwards = await store.readAll({ direction: 'backwards', filter: { streamPrefixes: [s('skip-')] }, maxCount: 3 });
+      expect(backwards.map((e) => e.stream)).toEqual([s('skip-1'), s('skip-1'), s('skip-1')]);
+      expect(backwards.map((e) => e.revision)).toEqual([9, 8, 7]);
+    });
+
     it('headPosition is the position of the last event', async () => {
       const r = await store.append(s('h-1'), [newEvent('A')], 'no_stream');
       expect(await store.headPosition()).toBeGreaterThanOrEqual(r.position);

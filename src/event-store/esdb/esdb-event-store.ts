@@ -114,11 +114,12 @@ export class EsdbEventStore implements EventStore {
     const backwards = options.direction === 'backwards';
     const max = options.maxCount ?? 4096;
     const out: RecordedEvent[] = [];
-    // Reads of $all are inclusive of fromPosition; the port's are exclusive.
+    // Reads of $all are inclusive of fromPosition; the port's are exclusive. No count is asked
+    // of the server: what is not the log's own ($-events) or does not pass the filter is dropped
+    // here, so a page of `max` may lie any distance on. The read streams, and stops once it is full.
     const read = this.client.readAll({
       direction: backwards ? BACKWARDS : FORWARDS,
       fromPosition: options.from !== undefined ? toPosition(options.from) : backwards ? END : START,
-      maxCount: max + 1,
     });
     for await (const resolved of read) {
       const e = toRecorded(resolved);
