@@ -17,8 +17,9 @@ const rssOf = (pid: number) => {
 
 /**
  * Start-up with a long log: the server first catches up on a fresh log of `machines` x 10
- * events, stops, and is started again on the same files. Ready is /readyz answering 200 with
- * every projection at the head; memory is the peak RSS after serving pages of the whole fleet.
+ * events, stops, and is started again on the same files, once in --quick and three times in the
+ * full suite (the median is the figure). Ready is /readyz answering 200 with every projection at
+ * the head; memory is the highest peak RSS after serving pages of the whole fleet.
  */
 export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
   const machines = ctx.quick ? 10_000 : 100_000;
