@@ -43,12 +43,18 @@ export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
       const capacity = n === 0 ? { cpuCores: 4096, memoryGiB: 65_536 } : { cpuCores: 256, memoryGiB: 1024 };
       await bus.execute(new DecideCommand(machineDecider, machineStream(id), { type: 'RegisterMachine', id, phase: 'READY', hypervisor: true, capacity, labels: {}, at }, context()));
     }
-    for (let v = 1; v <= vms; v++) {
-      const tags = v % 10 === 0 ? ['always-on'] : v % 10 === 1 ? ['maint-ok'] : [];
-      const outcome = await bus.execute(
-        new DecideCommand(vmDecider, vmStream(v), { type: 'CreateVm', vmid: v, name: `vm-${v}`, node: 'src', tags, status: 'running', cpuCores: 1, memoryGiB: 2, at }, context()),
+    // A hundred VMs at a time (set-up: each is its own stream).
+    for (let from = 1; from <= vms; from += 100) {
+      const outcomes = await Promise.all(
+        Array.from({ length: Math.min(100, vms - from + 1) }, (_, i) => {
+          const v = from + i;
+          const tags = v % 10 === 0 ? ['always-on'] : v % 10 === 1 ? ['maint-ok'] : [];
+          return bus.execute(
+            new DecideCommand(vmDecider, vmStream(v), { type: 'CreateVm', vmid: v, name: `vm-${v}`, node: 'src', tags, status: 'running', cpuCores: 1, memoryGiB: 2, at }, context()),
+          );
+        }),
       );
-      position = outcome.position;
+      for (const o of outcomes) position = Math.max(position, o.position);
     }
     await projections.waitFor(['vms', 'machines'], position);
     provider.resetStats();
