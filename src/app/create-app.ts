@@ -9,10 +9,11 @@ import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { ideMiddleware } from '../graphql/ide';
 import { inputValidationPipe } from '../graphql/validation';
 import { AppModule, AppOptions } from './app.module';
+import { DrydockExpressAdapter } from './http-server';
 
 /** Builds the application (not yet listening): used by main, the e2e tests and the benchmarks. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), new DrydockExpressAdapter(), { bufferLogs: true, abortOnError: false });
   const production = process.env.NODE_ENV === 'production';
   // Security headers; the development IDE needs its inline script, production has no IDE.
   app.use(helmet({ contentSecurityPolicy: production ? undefined : false }));

@@ -4,6 +4,18 @@ import { join } from 'node:path';
 import { freePort, startServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
+/** Runs a script in a child process from the repository root (it requires `./dist/...`); its stdout, once it exits 0. */
+async function runScript(script: string, arg: string): Promise<string> {
+  const child = spawn(process.execPath, ['-e', script, arg], { cwd: join(__dirname, '../..'), env: { PATH: process.env.PATH ?? '' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' });
+  return out;
+}
+
 describe('starting the server', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
@@ -40,14 +52,41 @@ describe('starting the server', () => {
         const loaded = (name) => Object.keys(require.cache).some((f) => f.includes('/node_modules/' + name + '/'));
         process.stdout.write(JSON.stringify({ esdb: loaded('@eventstore/db-client'), mongodb: loaded('mongodb'), sqlite: loaded('better-sqlite3') }));
       })().catch((err) => { process.stderr.write(String(err && err.stack)); process.exit(1); });`;
-    const child = spawn(process.execPath, ['-e', script, join(dir.path, 'drivers')], { cwd: join(__dirname, '../..'), env: { PATH: process.env.PATH ?? '' } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' });
+    const out = await runScript(script, join(dir.path, 'drivers'));
     expect(JSON.parse(out)).toEqual({ esdb: false, mongodb: false, sqlite: true });
+  }, 30_000);
+
+  it("makes every request and response with Express's prototypes, so Express never has to change them", async () => {
+    // A listener ahead of Express sees each request as the HTTP server made it. An object whose
+    // prototype is changed after it is made is promoted by V8 out of the young generation with
+    // everything hanging off it (see src/app/http-server.ts).
+    const script = `
+      const { loadConfig } = require('./dist/src/config/config');
+      const { createApp } = require('./dist/src/app/create-app');
+      (async () => {
+        const app = await createApp(loadConfig({ DATA_DIR: process.argv[1], LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'startup-test-key-0123456789' }));
+        const express = app.getHttpAdapter().getInstance();
+        const seen = [];
+        app.getHttpServer().prependListener('request', (req, res) =>
+          seen.push({ url: req.url, request: Object.getPrototypeOf(req) === express.request, response: Object.getPrototypeOf(res) === express.response }));
+        await app.listen(0);
+        const port = app.getHttpServer().address().port;
+        const health = await fetch('http://localhost:' + port + '/healthz');
+        const query = await fetch('http://localhost:' + port + '/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer startup-test-key-0123456789' }, body: JSON.stringify({ query: '{ machines(first: 1) { totalCount } }' }) });
+        const body = await query.json();
+        await app.close();
+        process.stdout.write(JSON.stringify({ health: health.status, query: query.status, totalCount: body.data && body.data.machines.totalCount, seen }));
+      })().catch((err) => { process.stderr.write(String(err && err.stack)); process.exit(1); });`;
+    const out = await runScript(script, join(dir.path, 'prototypes'));
+    expect(JSON.parse(out)).toEqual({
+      health: 200,
+      query: 200,
+      totalCount: 0,
+      seen: [
+        { url: '/healthz', request: true, response: true },
+        { url: '/graphql', request: true, response: true },
+      ],
+    });
   }, 30_000);
 
   it('logs each request with its correlation id, taken from the caller when given', async () => {
