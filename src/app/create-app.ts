@@ -26,7 +26,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   return app;
 }
 
-/** Starts listening and logs the one line that says where, and on which stores. */
+/** Starts listening and logs the one line that says where, on which stores, and on which Node runtime. */
 export async function listen(app: INestApplication, config: AppConfig): Promise<void> {
   await app.listen(config.server.port);
   const events = app.get<EventStore>(EVENT_STORE);
@@ -34,6 +34,8 @@ export async function listen(app: INestApplication, config: AppConfig): Promise<
   app
     .get(Logger)
     .log(
+      // The runtime too: `npm start` passes Node flags (package.json) that a bare `node` would not.
+      { node: process.version, nodeFlags: process.execArgv },
       `Drydock listening on http://localhost:${config.server.port} (event store: ${events.description}; read store: ${read.description})`,
       'Drydock',
     );

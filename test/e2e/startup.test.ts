@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, startServer, waitFor } from '../support/server-process';
+import { freePort, NODE_FLAGS, startServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 /** Runs a script in a child process from the repository root (it requires `./dist/...`); its stdout, once it exits 0. */
@@ -20,13 +20,16 @@ describe('starting the server', () => {
   const dir = tempDir();
   afterAll(() => dir.cleanup());
 
-  it('starts on the embedded stores, says so in one line, and answers /healthz and /readyz', async () => {
+  it('starts on the embedded stores with npm start\'s Node flags, says so in one line, and answers /healthz and /readyz', async () => {
     const port = await freePort();
     const server = startServer({ DATA_DIR: join(dir.path, 'ok') }, port);
     try {
       await waitFor(() => server.output().includes('Drydock listening'), 20_000, 'the start line');
       const line = server.output().split('\n').find((l) => l.includes('Drydock listening'))!;
       expect(JSON.parse(line).msg).toMatch(new RegExp(`http://localhost:${port} \\(event store: sqlite event store .*events\\.db\\); read store: sqlite read store .*read\\.db\\)\\)`));
+      // Tests start the server as `npm start` does, with package.json's Node flags.
+      expect(JSON.parse(line)).toMatchObject({ node: process.version, nodeFlags: [...NODE_FLAGS] });
+      expect(NODE_FLAGS).toContain('--v8-pool-size=1');
       const health = await fetch(`http://localhost:${port}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: 'ok' });

@@ -1,11 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The repository root, whether this file runs from test/ (jest) or dist/test/ (benchmarks). */
 const ROOT = existsSync(join(__dirname, '../../package.json')) ? join(__dirname, '../..') : join(__dirname, '../../..');
 export const MAIN = join(ROOT, 'dist/src/main.js');
+
+/**
+ * The Node flags of `npm start` (`node <flags> dist/src/main.js`), read from package.json so that
+ * tests and benchmarks start the server exactly as production does.
+ */
+export const NODE_FLAGS: readonly string[] = startFlags();
+
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
+  if (words[0] !== 'node' || words[words.length - 1] !== 'dist/src/main.js' || words.slice(1, -1).some((w) => !w.startsWith('--'))) {
+    throw new Error(`package.json's start script must read "node [--flag ...] dist/src/main.js", not "${pkg.scripts?.start}"`);
+  }
+  return words.slice(1, -1);
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -28,10 +43,10 @@ export interface ServerProcess {
 /** The ADMIN key every test server is started with (through DRYDOCK_ADMIN_KEY). */
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
-/** Starts `node dist/src/main.js` (what `npm start` runs after building) with the given environment. */
+/** Starts `node <flags> dist/src/main.js` (what `npm start` runs after building) with the given environment. */
 export function startServer(env: Record<string, string>, port: number): ServerProcess {
   let out = '';
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN], {
     env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'info', DRYDOCK_ADMIN_KEY: TEST_ADMIN_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

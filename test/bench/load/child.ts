@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../../support/server-process';
 
 export interface Child<T> {
   child: ChildProcess;
@@ -11,8 +12,9 @@ export interface Child<T> {
   result: Promise<T>;
 }
 
+/** Children run with `npm start`'s Node flags, like Drydock's server: baselines get the same runtime. */
 export function runChild<T>(script: string, args: unknown, env: Record<string, string> = {}): Child<T> {
-  const child = spawn(process.execPath, [join(__dirname, `${script}.js`), JSON.stringify(args)], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(__dirname, `${script}.js`), JSON.stringify(args)], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
