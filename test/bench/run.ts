@@ -6,6 +6,7 @@ import 'reflect-metadata';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../support/server-process';
 import { printTable, Row } from './harness';
 import { analyticsRebuildScenario, auditScenario } from './scenarios/audit';
 import { queryThroughput, subscriptionFanout } from './scenarios/api';
@@ -38,7 +39,10 @@ async function main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  // The in-process scenarios run on this process's runtime: `npm run bench` gives it npm start's flags.
+  const flags = process.execArgv.join(' ');
+  if (flags !== NODE_FLAGS.join(' ')) process.stderr.write(`warning: this process runs with Node flags "${flags}", npm start with "${NODE_FLAGS.join(' ')}"\n`);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}${flags ? ` ${flags}` : ''}`;
   process.stdout.write(`\nDrydock benchmarks (${quick ? 'quick' : 'full'}) on ${machine}\n\n${printTable(rows)}\n`);
   process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(1)} s in all\n`);
   if (out) writeFileSync(out, JSON.stringify({ machine, quick, at: new Date().toISOString(), seconds, rows }, null, 2));

@@ -7,12 +7,12 @@ import { tempDir } from '../support/temp';
 /** Runs a script in a child process from the repository root (it requires `./dist/...`); its stdout, once it exits 0. */
 async function runScript(script: string, arg: string): Promise<string> {
   const child = spawn(process.execPath, ['-e', script, arg], { cwd: join(__dirname, '../..'), env: { PATH: process.env.PATH ?? '' } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' });
   return out;
 }
 
