@@ -32,7 +32,8 @@ describe('embedded event store on a real file', () => {
     const second = new SqliteEventStore(file);
     expect((await second.readCausedBy('root')).map((e) => e.id)).toEqual(['child-1', 'child-2']);
     const later = { id: 'child-3', type: 'Child', data: {}, metadata: { actor: 't', correlationId: 'c', causationId: 'root', requestId: null, occurredAt: '', schemaVersion: 1 } };
-    await first.append('d', [later], 'no_stream');
+    // The old table numbers on from its counter: the fourth event has position 4.
+    expect((await first.append('d', [later], 'no_stream')).position).toBe(4);
     expect((await first.readCausedBy('root')).map((e) => e.id)).toEqual(['child-1', 'child-2', 'child-3']);
     expect(await first.readCausedBy('child-1')).toEqual([]);
     await first.close();
@@ -54,6 +55,21 @@ describe('embedded event store on a real file', () => {
     await store.close();
     const db = new Database(file);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('numbers a new file\'s events by rowid, with no counter table to rewrite at every commit', async () => {
+    const file = join(dir.path, 'rowid.db');
+    const store = new SqliteEventStore(file);
+    const positions: number[] = [];
+    for (const stream of ['a', 'b', 'a']) {
+      const e = { id: `${stream}-${positions.length}`, type: 'T', data: {}, metadata: { actor: 't', correlationId: 'c', causationId: null, requestId: null, occurredAt: '', schemaVersion: 1 } };
+      positions.push((await store.append(stream, [e], 'any')).position);
+    }
+    await store.close();
+    expect(positions).toEqual([1, 2, 3]);
+    const db = new Database(file);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'").all()).toEqual([]);
     db.close();
   });
 
