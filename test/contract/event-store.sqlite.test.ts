@@ -277,6 +277,8 @@ describe('sqlite event store: on disk before acknowledged or read', () => {
     }) as typeof fs.fdatasync);
     return {
       held,
+      /** Lets the syncs held so far run, and holds the next ones. */
+      pass: () => held.splice(0).forEach((go) => go()),
       release: () => {
         paused = false;
         held.splice(0).forEach((go) => go());
@@ -344,6 +346,37 @@ describe('sqlite event store: on disk before acknowledged or read', () => {
     const reopened = new SqliteEventStore(file);
     expect((await reopened.readStream('c-1')).map((e) => e.type)).toEqual(['Last']);
     await reopened.close();
+  });
+
+  it('while the disk is idle, a queue\'s first quarter is synced and answered first; the rest commits meanwhile and is synced next', async () => {
+    const store = fresh();
+    const disk = pauseSyncs();
+    try {
+      const answered: number[] = [];
+      // Issued in one turn of the event loop, with no sync in flight: one queue of eight.
+      const appends = Array.from({ length: 8 }, (_, i) =>
+        store.append(`q-${i}`, [newEvent('A')], 'no_stream').then((r) => {
+          answered.push(i);
+          return r;
+        }),
+      );
+      while (disk.held.length === 0) await tick(5);
+      await tick();
+      // The first two are committed and syncing; the other six committed after that sync began.
+      expect(disk.held).toHaveLength(1);
+      disk.pass();
+      while (answered.length < 2) await tick(5);
+      await tick();
+      expect(answered).toEqual([0, 1]);
+      expect(disk.held).toHaveLength(1);
+      disk.release();
+      expect((await Promise.all(appends)).map((r) => r.position)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(answered).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      disk.release();
+      disk.restore();
+    }
+    await store.close();
   });
 
   it('one sync answers every group committed before it began; a failed sync fails its groups and every later append', async () => {
