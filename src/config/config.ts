@@ -43,6 +43,15 @@ class EventStoreConfig {
 
   @IsBoolean({ message: 'must be true or false' })
   group_commit = true;
+
+  /**
+   * EventStoreDB only: this installation's streams live under `<namespace>/` on the server, and
+   * it reads only those, so several installations (staging beside CI, a benchmark's stores) can
+   * share one server. Unset: the whole of `$all` is this installation's.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' })
+  namespace?: string;
 }
 
 class ReadStoreConfig {
@@ -259,6 +268,7 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['DATA_DIR', 'storage.data_dir', 'string'],
   ['EVENTSTORE_CONNECTION_STRING', 'event_store.connection_string', 'string'],
   ['EVENTSTORE_GROUP_COMMIT', 'event_store.group_commit', 'bool'],
+  ['EVENTSTORE_NAMESPACE', 'event_store.namespace', 'string'],
   ['MONGODB_URI', 'read_store.mongodb_uri', 'string'],
   ['READ_STORE_WRITER_THREAD', 'read_store.writer_thread', 'bool'],
   ['AUTO_MACHINE_REPAIR_ENABLED', 'auto_machine_repair_plugin.enabled', 'bool'],
@@ -371,6 +381,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
   const problems = flatten(errors);
+  if (config.event_store?.namespace && !config.event_store.connection_string) {
+    problems.push('event_store.namespace (or env EVENTSTORE_NAMESPACE) applies to EventStoreDB only: set event_store.connection_string too (the embedded log is one file per storage.data_dir)');
+  }
   if (problems.length) throw new ConfigError(problems);
   config.sources = sources;
   config.file = existsSync(file) ? file : null;

@@ -13,7 +13,7 @@ export async function createEventStore(config: AppConfig): Promise<EventStore> {
   const cs = config.event_store.connection_string;
   if (cs) {
     const { EsdbEventStore } = await import('./esdb/esdb-event-store');
-    const store = new EsdbEventStore(cs);
+    const store = new EsdbEventStore(cs, { namespace: config.event_store.namespace });
     try {
       await withTimeout(store.ping(), 10_000);
     } catch (err) {

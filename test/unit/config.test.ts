@@ -68,4 +68,11 @@ describe('config', () => {
   it('a named config file that does not exist is an error', () => {
     expect(problemsOf(() => loadConfig({ DRYDOCK_CONFIG: join(dir.path, 'nope.toml') }, dir.path))[0]).toMatch(/does not exist/);
   });
+
+  it('an EventStoreDB namespace is checked, and refused without EventStoreDB', () => {
+    const esdb = { EVENTSTORE_CONNECTION_STRING: 'esdb://localhost:2113?tls=false' };
+    expect(loadConfig({ ...esdb, EVENTSTORE_NAMESPACE: 'staging-2' }, dir.path).event_store.namespace).toBe('staging-2');
+    expect(problemsOf(() => loadConfig({ ...esdb, EVENTSTORE_NAMESPACE: 'has/slash' }, dir.path))[0]).toMatch(/^event_store\.namespace \(or env EVENTSTORE_NAMESPACE\) must be 1-64 letters/);
+    expect(problemsOf(() => loadConfig({ EVENTSTORE_NAMESPACE: 'staging' }, dir.path))[0]).toMatch(/^event_store\.namespace .*applies to EventStoreDB only/);
+  });
 });

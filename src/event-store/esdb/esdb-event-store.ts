@@ -33,6 +33,15 @@ import {
 } from '../event-store.port';
 import { chainedMetadata, GENESIS_HASH, seal } from '../hash-chain';
 
+export interface EsdbOptions {
+  /**
+   * This installation's part of the server: its streams are `<namespace>/<stream>` there, and it
+   * reads and subscribes to those only. Callers never see the prefix, and the hash chain covers
+   * the names they gave (a namespace is where a log lives, not part of it).
+   */
+  namespace?: string;
+}
+
 /**
  * The production event store on EventStoreDB. Global positions are the commit
  * positions of `$all`; a checkpoint P resumes from {commit: P, prepare: P}.
@@ -40,11 +49,14 @@ import { chainedMetadata, GENESIS_HASH, seal } from '../hash-chain';
 export class EsdbEventStore implements EventStore {
   readonly description: string;
   private readonly client: EventStoreDBClient;
+  /** The server-side prefix of this installation's streams, '' without a namespace. */
+  private readonly prefix: string;
   private closed = false;
 
-  constructor(connectionString: string) {
+  constructor(connectionString: string, options: EsdbOptions = {}) {
     this.client = EventStoreDBClient.connectionString(connectionString);
-    this.description = `EventStoreDB (${connectionString.replace(/\/\/[^@/]*@/, '//***@')})`;
+    this.prefix = options.namespace ? `${options.namespace}/` : '';
+    this.description = `EventStoreDB (${connectionString.replace(/\/\/[^@/]*@/, '//***@')}${options.namespace ? `, namespace ${options.namespace}` : ''})`;
   }
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -55,7 +67,7 @@ export class EsdbEventStore implements EventStore {
       const pinned = await this.predecessor(stream, expected);
       const { sealed } = seal(stream, pinned.revision + 1, pinned.hash, events);
       const result = await this.client.appendToStream(
-        stream,
+        this.prefix + stream,
         sealed.map((s) => jsonEvent({ id: s.event.id, type: s.event.type, data: s.event.data, metadata: chainedMetadata(s) })),
         { expectedRevision: pinned.revision === -1 ? NO_STREAM : BigInt(pinned.revision) },
       );
@@ -94,13 +106,13 @@ export class EsdbEventStore implements EventStore {
     const backwards = options.direction === 'backwards';
     const out: RecordedEvent[] = [];
     try {
-      const read = this.client.readStream(stream, {
+      const read = this.client.readStream(this.prefix + stream, {
         direction: backwards ? BACKWARDS : FORWARDS,
         fromRevision: options.fromRevision !== undefined ? BigInt(options.fromRevision) : backwards ? END : START,
         maxCount: options.maxCount,
       });
       for await (const resolved of read) {
-        const e = toRecorded(resolved);
+        const e = toRecorded(resolved, this.prefix);
         if (e) out.push(e);
       }
     } catch (err) {
@@ -115,14 +127,15 @@ export class EsdbEventStore implements EventStore {
     const max = options.maxCount ?? 4096;
     const out: RecordedEvent[] = [];
     // Reads of $all are inclusive of fromPosition; the port's are exclusive. No count is asked
-    // of the server: what is not the log's own ($-events) or does not pass the filter is dropped
-    // here, so a page of `max` may lie any distance on. The read streams, and stops once it is full.
+    // of the server: what is not the log's own ($-events, other namespaces) or does not pass the
+    // filter is dropped here (this client's reads of $all take no server-side filter), so a page
+    // of `max` may lie any distance on. The read streams, and stops once it is full.
     const read = this.client.readAll({
       direction: backwards ? BACKWARDS : FORWARDS,
       fromPosition: options.from !== undefined ? toPosition(options.from) : backwards ? END : START,
     });
     for await (const resolved of read) {
-      const e = toRecorded(resolved);
+      const e = toRecorded(resolved, this.prefix);
       if (!e || e.position === options.from || !matchesFilter(e, options.filter)) continue;
       out.push(e);
       if (out.length >= max) break;
@@ -132,6 +145,7 @@ export class EsdbEventStore implements EventStore {
 
   subscribeToAll(options: SubscribeOptions = {}): EventSubscription {
     const client = this.client;
+    const prefix = this.prefix;
     const filter = options.filter;
     let last = options.after === undefined || options.after === 'start' ? null : options.after;
     let current: ReturnType<EventStoreDBClient['subscribeToAll']> | null = null;
@@ -145,13 +159,13 @@ export class EsdbEventStore implements EventStore {
       while (!closed) {
         // A dropped subscription is resumed from the last delivered position, with backoff.
         const sub = await reconnect.execute(async () =>
-          client.subscribeToAll({ fromPosition: last === null ? START : toPosition(last), filter: toEsdbFilter(filter) }),
+          client.subscribeToAll({ fromPosition: last === null ? START : toPosition(last), filter: toEsdbFilter(filter, prefix) }),
         );
         current = sub;
         try {
           // for-await pulls from the stream, so the server's reads follow the consumer (no on('data')).
           for await (const resolved of sub) {
-            const e = toRecorded(resolved);
+            const e = toRecorded(resolved, prefix);
             if (!e || (last !== null && e.position <= last) || !matchesFilter(e, filter)) continue;
             last = e.position;
             yield e;
@@ -230,19 +244,24 @@ function toPosition(p: number): Position {
   return { commit: BigInt(p), prepare: BigInt(p) };
 }
 
-/** EventStoreDB filters on one dimension server-side; the other is applied as the events arrive. */
-function toEsdbFilter(filter?: AllFilter): Filter {
+/**
+ * EventStoreDB filters on one dimension server-side; the other is applied as the events arrive.
+ * In a namespace, the server filters on stream names (the namespace's, or its prefixes under it).
+ */
+function toEsdbFilter(filter: AllFilter | undefined, prefix: string): Filter {
+  if (prefix) return streamNameFilter({ prefixes: filter?.streamPrefixes ? filter.streamPrefixes.map((p) => prefix + p) : [prefix] });
   if (filter?.eventTypes) return eventTypeFilter({ prefixes: [...filter.eventTypes] });
   if (filter?.streamPrefixes) return streamNameFilter({ prefixes: [...filter.streamPrefixes] });
   return eventTypeFilter({ regex: '^[^$]' });
 }
 
-function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | null {
+/** The event as the port has it; null for the server's own events and other namespaces'. */
+function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, prefix: string): RecordedEvent | null {
   const e = resolved.event;
-  if (!e || !e.isJson || e.type.startsWith('$') || e.streamId.startsWith('$')) return null;
+  if (!e || !e.isJson || e.type.startsWith('$') || e.streamId.startsWith('$') || !e.streamId.startsWith(prefix)) return null;
   return {
     id: e.id,
-    stream: e.streamId,
+    stream: prefix ? e.streamId.slice(prefix.length) : e.streamId,
     revision: Number(e.revision),
     position: Number(e.position?.commit ?? resolved.commitPosition ?? 0n),
     type: e.type,
