@@ -1,45 +1,7 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { join } from 'node:path';
 import { AppConfig } from '../config/config';
+import { createEventStore } from './create-event-store';
 import { EVENT_STORE, EventStore } from './event-store.port';
-import { SqliteEventStore } from './sqlite/sqlite-event-store';
-
-/**
- * EventStoreDB when a connection string is configured; otherwise the embedded SQLite log. The
- * EventStoreDB adapter (and its gRPC client) is loaded only when configured: the embedded default
- * does not pay its start-up time.
- */
-export async function createEventStore(config: AppConfig): Promise<EventStore> {
-  const cs = config.event_store.connection_string;
-  if (cs) {
-    const { EsdbEventStore } = await import('./esdb/esdb-event-store');
-    const store = new EsdbEventStore(cs, { namespace: config.event_store.namespace });
-    try {
-      await withTimeout(store.ping(), 10_000);
-    } catch (err) {
-      await store.close().catch(() => undefined);
-      throw new Error(
-        `EventStoreDB is unreachable at event_store.connection_string (EVENTSTORE_CONNECTION_STRING): ${(err as Error).message}`,
-      );
-    }
-    return store;
-  }
-  const file = join(config.storage.data_dir, 'events.db');
-  try {
-    return new SqliteEventStore(file, { groupCommit: config.event_store.group_commit });
-  } catch (err) {
-    throw new Error(
-      `cannot open the event log ${file} (storage.data_dir / DATA_DIR): ${(err as Error).message}`,
-    );
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref()),
-  ]);
-}
 
 @Global()
 @Module({

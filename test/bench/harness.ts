@@ -10,6 +10,8 @@ export interface Row {
   pass: boolean | null;
   spread: string;
   detail?: Record<string, unknown>;
+  /** Which stores the row ran on: `embedded` (SQLite) or `servers` (EventStoreDB + MongoDB). */
+  stores?: 'embedded' | 'servers';
 }
 
 export interface Stats {

@@ -2,7 +2,7 @@
  * The floor under the subscription scenario (its own process): what any server must do to turn
  * a mutation into a subscription message durably, and nothing else. GraphQL over HTTP POST and
  * graphql-ws on Drydock's schema (graphql-js, graphql-ws, ws), one durable append to the
- * embedded event store per mutation, then the message to the machine's subscribers from memory:
+ * event store per mutation (the embedded one, or EventStoreDB in the servers' run), then the message to the machine's subscribers from memory:
  * no framework, no auth, no limits, no projections, no read store.
  */
 import { createServer } from 'node:http';
@@ -11,7 +11,9 @@ import { readFileSync } from 'node:fs';
 import { buildSchema, graphql, type GraphQLSchema } from 'graphql';
 import { map, Subject } from 'rxjs';
 import { WebSocketServer } from 'ws';
-import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { loadConfig } from '../../../src/config/config';
+import { createEventStore } from '../../../src/event-store/create-event-store';
+import type { EventStore } from '../../../src/event-store/event-store.port';
 import { newEventId } from '../../../src/messaging/command-pipeline';
 import { toAsyncIterator } from '../../../src/graphql/async-iterator';
 import { childArgs } from './child';
@@ -20,8 +22,8 @@ const { useServer } = require('graphql-ws/use/ws') as typeof import('graphql-ws/
 
 export interface BareFanoutArgs {
   schemaFile: string;
-  /** The event store's file. */
-  file: string;
+  /** Where its event store lives: the settings of a bench place (`test/bench/stores.ts`), opened as the app opens its log. */
+  stores: Record<string, string>;
   port: number;
 }
 
@@ -30,7 +32,7 @@ interface Machine {
   labels: unknown;
 }
 
-function schemaWithResolvers(file: string, store: SqliteEventStore): GraphQLSchema {
+function schemaWithResolvers(file: string, store: EventStore): GraphQLSchema {
   const schema = buildSchema(readFileSync(file, 'utf8'));
   // One stream of changes per machine: a message costs its own subscribers only.
   const changes = new Map<string, Subject<Machine>>();
@@ -51,9 +53,9 @@ function schemaWithResolvers(file: string, store: SqliteEventStore): GraphQLSche
   return schema;
 }
 
-function main() {
+async function main() {
   const a = childArgs<BareFanoutArgs>();
-  const store = new SqliteEventStore(a.file);
+  const store = await createEventStore(loadConfig(a.stores));
   const schema = schemaWithResolvers(a.schemaFile, store);
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -77,4 +79,7 @@ function main() {
   server.listen(a.port, () => process.stdout.write('listening\n'));
 }
 
-main();
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

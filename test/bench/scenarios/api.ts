@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { newEventId } from '../../../src/messaging/command-pipeline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gql } from '../../support/api-client';
@@ -9,7 +8,6 @@ import { runChild } from '../load/child';
 import type { HttpLoadArgs, HttpLoadResult } from '../load/http-load';
 import type { WsLoadArgs, WsLoadResult, WsRound } from '../load/ws-load';
 import type { BareFanoutArgs } from '../load/bare-fanout';
-import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
 import { seedFleet } from './fleet';
 import type { BenchContext } from './write-path';
 
@@ -54,12 +52,13 @@ export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
   mkdirSync(dir);
   // The fleet's log is written by the machine decider before the server starts; the server's
   // projections catch up on it at start-up.
-  const seed = new SqliteEventStore(join(dir, 'data', 'events.db'));
+  const place = ctx.stores.place('query');
+  const seed = await place.events();
   await seedFleet(seed, fleet, 1);
   const head = await seed.headPosition();
   await seed.close();
   const port = await freePort();
-  const server = startServer({ DATA_DIR: join(dir, 'data'), ...API_BENCH_ENV }, port);
+  const server = startServer({ ...place.env, ...API_BENCH_ENV }, port);
   const barePort = await freePort();
   let bare: ReturnType<typeof runChild> | null = null;
   try {
@@ -144,9 +143,9 @@ async function subscriptionRun(ctx: BenchContext, perMachine: number): Promise<R
   const rounds = ctx.quick ? 3 : 5;
   const mutations = ctx.quick ? 400 : 2_000;
   const port = await freePort();
-  const server = startServer({ DATA_DIR: join(ctx.dir, `fanout-${randomUUID()}`), ...API_BENCH_ENV }, port);
+  const server = startServer({ ...ctx.stores.place('fanout').env, ...API_BENCH_ENV }, port);
   const floorPort = await freePort();
-  const floor = runChild('bare-fanout', { schemaFile: join(MAIN, '../../../schema.graphql'), file: join(ctx.dir, `floor-${randomUUID()}`, 'events.db'), port: floorPort } satisfies BareFanoutArgs, { NODE_ENV: 'production' });
+  const floor = runChild('bare-fanout', { schemaFile: join(MAIN, '../../../schema.graphql'), stores: ctx.stores.place('floor').env, port: floorPort } satisfies BareFanoutArgs, { NODE_ENV: 'production' });
   floor.result.catch(() => undefined); // it runs until it is killed
   try {
     await waitFor(ready(port), 30_000, 'the server');

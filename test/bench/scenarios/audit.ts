@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import { ANALYTICS_PROJECTIONS } from '../../../projections';
-import { NewEvent } from '../../../src/event-store/event-store.port';
-import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { EventStore, NewEvent } from '../../../src/event-store/event-store.port';
 import { ProjectionRunner } from '../../../src/messaging/projection-runner';
-import { SqliteReadStore } from '../../../src/read-store/sqlite/sqlite-read-store';
 import { gql } from '../../support/api-client';
 import { freePort, startServer, TEST_ADMIN_KEY, waitFor } from '../../support/server-process';
 import { measure, Row, spreadOf } from '../harness';
@@ -23,11 +19,11 @@ const busy = { effectiveState: 'BUSY', allocatable: false };
  * A fleet's history for the analytics projections: machines going round tenant use, an issue
  * report, a repair and a reboot; nodes drained now and then. About 14 events a cycle.
  */
-export async function seedFleetForProfile(store: SqliteEventStore, total: number): Promise<number> {
+export async function seedFleetForProfile(store: EventStore, total: number): Promise<number> {
   return seedFleet(store, total);
 }
 
-async function seedFleet(store: SqliteEventStore, total: number): Promise<number> {
+async function seedFleet(store: EventStore, total: number): Promise<number> {
   const machines = 2_000;
   const at = (n: number) => new Date(Date.UTC(2026, 0, 1) + n * 60_000).toISOString();
   const pending: Promise<unknown>[] = [];
@@ -81,13 +77,12 @@ async function seedFleet(store: SqliteEventStore, total: number): Promise<number
 /** Rebuild of all five analytics projections over a fleet's log, through their runners, against a raw read of $all. */
 export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]> {
   const total = ctx.quick ? 20_000 : 1_000_000;
-  const dir = join(ctx.dir, `analytics-${randomUUID()}`);
-  mkdirSync(dir);
-  const events = new SqliteEventStore(join(dir, 'events.db'));
+  const place = ctx.stores.place('analytics');
+  const events = await place.events();
   await seedFleet(events, total);
   const head = await events.headPosition();
   const raw = await measure(() => rawReadRate(events), { warmup: 1, rounds: 3 });
-  const read = new SqliteReadStore(join(dir, 'read.db'), { writerThread: true });
+  const read = await place.read({ writerThread: true });
   const runners = ANALYTICS_PROJECTIONS.map((p) => new ProjectionRunner(p, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject()));
   for (const r of runners) await r.start();
   await Promise.all(runners.map((r) => r.waitFor(head)));
@@ -119,9 +114,9 @@ export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]
 
 /** machineAt on a 10,000-event stream and the NDJSON export, over HTTP against a started server. */
 export async function auditScenario(ctx: BenchContext): Promise<Row[]> {
-  const dir = join(ctx.dir, `audit-${randomUUID()}`);
+  const place = ctx.stores.place('audit');
   const exportTotal = ctx.quick ? 10_000 : 400_000;
-  const events = new SqliteEventStore(join(dir, 'events.db'));
+  const events = await place.events();
   const at = new Date().toISOString();
   await events.append('machine-long', [ev('MachineRegistered', { id: 'long', phase: 'READY', hypervisor: false, capacity: null, labels: {}, at, ...idle })], 'no_stream');
   for (let r = 1; r < 10_000; r += 500) {
@@ -148,7 +143,7 @@ export async function auditScenario(ctx: BenchContext): Promise<Row[]> {
   await events.close();
 
   const port = await freePort();
-  const server = startServer({ DATA_DIR: dir, LOG_LEVEL: 'warn' }, port);
+  const server = startServer({ ...place.env, LOG_LEVEL: 'warn' }, port);
   try {
     await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 60_000, 'the server');
     const query = 'query($r: Int) { machineAt(id: "long", revision: $r) { revision labels } }';

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CommandBus } from '@nestjs/cqrs';
@@ -28,7 +27,7 @@ export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
   const peaks: number[] = [];
   const providerPeaks: number[] = [];
   const run = async () => {
-    const config = loadConfig({ DATA_DIR: join(ctx.dir, `drain-${randomUUID()}`), LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', DRAINS_MIGRATION_DELAY_MS: '0' });
+    const config = loadConfig({ ...ctx.stores.place('drain').env, LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', DRAINS_MIGRATION_DELAY_MS: '0' });
     const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: false }), { logger: false });
     await app.init();
     const bus = app.get(CommandBus);

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { NewEvent } from '../../../src/event-store/event-store.port';
-import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { EventStore, NewEvent } from '../../../src/event-store/event-store.port';
 import { machineDecider, machineStream } from '../../../src/machines/machine.decider';
 
 /**
  * A fleet's log written by the machine decider itself: each machine registered, then its labels
  * changed until it has `perMachine` events. Appended through the store (hash chain and all).
  */
-export async function seedFleet(store: SqliteEventStore, machines: number, perMachine: number): Promise<void> {
+export async function seedFleet(store: EventStore, machines: number, perMachine: number): Promise<void> {
   const at = new Date().toISOString();
   const meta = { actor: 'bench', correlationId: 'seed', causationId: null, requestId: null, occurredAt: at, schemaVersion: 1 };
   const pending: Promise<unknown>[] = [];

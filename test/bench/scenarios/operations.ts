@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CommandBus } from '@nestjs/cqrs';
@@ -23,7 +22,7 @@ export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
   const machines = ctx.quick ? 500 : 1_000;
   const n = machines.toLocaleString('en-US');
   const run = async () => {
-    const config = loadConfig({ DATA_DIR: join(ctx.dir, `ops-${randomUUID()}`), LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', OPERATIONS_STAGE_DELAY_MS: '0' });
+    const config = loadConfig({ ...ctx.stores.place('ops').env, LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', OPERATIONS_STAGE_DELAY_MS: '0' });
     const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: false }), { logger: false });
     await app.init();
     const bus = app.get(CommandBus);

@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import { machinesProjection } from '../../../projections/machines.projection';
-import { NewEvent } from '../../../src/event-store/event-store.port';
-import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
+import { EventStore, NewEvent } from '../../../src/event-store/event-store.port';
 import { ProjectionRunner } from '../../../src/messaging/projection-runner';
-import { SqliteReadStore } from '../../../src/read-store/sqlite/sqlite-read-store';
 import { measure, measurePair, Row, spreadOf } from '../harness';
 import type { BenchContext } from './write-path';
 
@@ -14,7 +10,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 const meta = { actor: 'bench', correlationId: 'bench', causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 };
 
 /** The baseline of every rebuild: all of `$all` read raw, in pages, in events per second. */
-export async function rawReadRate(events: SqliteEventStore): Promise<number> {
+export async function rawReadRate(events: EventStore): Promise<number> {
   const started = performance.now();
   let from = 0;
   let n = 0;
@@ -28,7 +24,7 @@ export async function rawReadRate(events: SqliteEventStore): Promise<number> {
 }
 
 /** A log of `total` machine events: registrations, then label changes over 10,000 machines. */
-export async function seedMachines(store: SqliteEventStore, total: number): Promise<void> {
+export async function seedMachines(store: EventStore, total: number): Promise<void> {
   const machines = Math.min(10_000, total);
   const at = new Date().toISOString();
   const perStream = Math.ceil(total / machines);
@@ -46,16 +42,15 @@ export async function seedMachines(store: SqliteEventStore, total: number): Prom
 export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
   // The issue's scale (1,000,000 events) in the full suite; --quick rebuilds a tenth of it.
   const total = ctx.quick ? 100_000 : 1_000_000;
-  const dir = join(ctx.dir, `rebuild-${randomUUID()}`);
-  mkdirSync(dir);
-  const events = new SqliteEventStore(join(dir, 'events.db'));
+  const place = ctx.stores.place('rebuild');
+  const events = await place.events();
   await seedMachines(events, total);
   const head = await events.headPosition();
 
   // For reference: raw bulk writes to the same read store, 1,000 documents a transaction.
   const writes = ctx.quick ? 25_000 : 200_000;
   const rawWrite = await measure(async () => {
-    const read = new SqliteReadStore(join(dir, `bulk-${randomUUID()}.db`));
+    const read = await ctx.stores.place('bulk').read({ writerThread: false });
     const started = performance.now();
     for (let b = 0; b < writes / 1000; b++) {
       const changes = Array.from({ length: 1000 }, (_, i) => ({
@@ -77,7 +72,7 @@ export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
   // of all of $all in pages. The runner starts once and catches up before the first round, as
   // in the app (writes on the read store's writer thread): that catch-up over the whole log runs
   // the same code as a rebuild and is the warm-up, after a warm-up read.
-  const read = new SqliteReadStore(join(dir, 'read.db'), { writerThread: true });
+  const read = await place.read({ writerThread: true });
   const runner = new ProjectionRunner(machinesProjection, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject());
   await rawReadRate(events);
   await runner.start();

@@ -1,7 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { SqliteEventStore } from '../../../src/event-store/sqlite/sqlite-event-store';
 import { gql, type GqlResult } from '../../support/api-client';
 import { freePort, startServer, waitFor } from '../../support/server-process';
 import { fmt, Row, spreadOf, statsOf } from '../harness';
@@ -23,8 +20,8 @@ const rssOf = (pid: number) => {
  */
 export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
   const machines = ctx.quick ? 10_000 : 100_000;
-  const dataDir = join(ctx.dir, `startup-${randomUUID()}`);
-  const store = new SqliteEventStore(join(dataDir, 'events.db'));
+  const place = ctx.stores.place('startup');
+  const store = await place.events();
   const seeding = performance.now();
   await seedFleet(store, machines, 10);
   const head = await store.headPosition();
@@ -39,7 +36,7 @@ export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
 
   // First start: every projection catches up on the whole log.
   const port = await freePort();
-  const server = startServer({ DATA_DIR: dataDir, ...API_BENCH_ENV }, port);
+  const server = startServer({ ...place.env, ...API_BENCH_ENV }, port);
   const firstStart = performance.now();
   try {
     await waitFor(async () => (await ready(port)) && (await caughtUp(port)), 30 * 60_000, 'the first catch-up');
@@ -53,7 +50,7 @@ export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
   const start = async () => {
     const port = await freePort();
     const started = performance.now();
-    const server = startServer({ DATA_DIR: dataDir, ...API_BENCH_ENV }, port);
+    const server = startServer({ ...place.env, ...API_BENCH_ENV }, port);
     try {
       await waitFor(() => ready(port), 60_000, 'readiness');
       const readyMs = performance.now() - started;
