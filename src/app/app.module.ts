@@ -19,8 +19,6 @@ import { MessagingModule } from '../messaging/messaging.module';
 import { MetricsController, MetricsModule } from '../metrics/metrics.module';
 import { OperationsModule } from '../operations/operations.module';
 import { Projection, Saga } from '../messaging/projection';
-import { PROJECTIONS } from '../messaging/projections.service';
-import { SAGAS } from '../messaging/sagas.service';
 import { ReadStoreModule } from '../read-store/read-store.module';
 import { loggerParams } from './logging';
 import { ProbesController } from './probes.controller';

@@ -9,7 +9,7 @@ import { Executor, ExecutorHost } from '../messaging/executors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { Metrics } from '../metrics/metrics';
 import { HEALTH_PROVIDER, HealthProvider, ProbeTarget } from '../providers/health-provider.port';
-import { Clock, systemClock } from './clock';
+import { Clock } from './clock';
 import { HealthMonitor, KnownTarget } from './health-monitor';
 import { TargetRef } from './health.rules';
 import { RecoveryRunner } from './recovery-runner';

@@ -2,7 +2,7 @@ import type { DrainRequest } from '../drains/drain.decider';
 import type { DrainKind, DrainStatus } from '../drains/drain.rules';
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
-import { HealthOverride, issueMessage, OverrideTemplate, preventsAllocation, REPAIR_REQUEST, TEMPLATES, TENANT_REPORTED_ISSUE } from '../health/overrides';
+import { HealthOverride, issueMessage, OverrideTemplate, preventsAllocation, REPAIR_REQUEST, TEMPLATES } from '../health/overrides';
 import { checkLabels } from './labels';
 import { Condition, ConditionType, EffectiveState, effectiveState } from './machine.rules';
 

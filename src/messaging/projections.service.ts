@@ -42,7 +42,7 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     @Inject(READ_STORE) private readonly store: ReadStore,
     @Inject(PROJECTIONS) projections: readonly Projection[],
     private readonly config: AppConfig,
-    private readonly registry: RunnerRegistry,
+    registry: RunnerRegistry,
     private readonly logger: PinoLogger,
     leases: Leases,
   ) {

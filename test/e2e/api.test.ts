@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema } from 'graphql';
 import { collect, gql, wsClient } from '../support/api-client';
-import { freePort, ServerProcess, startReadyServer, startServer, waitFor } from '../support/server-process';
+import { ServerProcess, startReadyServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 const MACHINE = 'id phase effectiveState allocatable hypervisor labels revision capacity { cpuCores memoryGiB }';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { collect, gql, wsClient } from '../support/api-client';
-import { freePort, ServerProcess, startReadyServer, startServer, waitFor } from '../support/server-process';
+import { ServerProcess, startReadyServer } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 const INSTANCE = 'id tenantId machineId status provisioningStatus issue { category summary details } releasedAt';
