@@ -247,8 +247,9 @@ function toPosition(p: number): Position {
 /**
  * EventStoreDB filters on one dimension server-side; the other is applied as the events arrive.
  * In a namespace, the server filters on stream names (the namespace's, or its prefixes under it).
+ * Exported, with `toRecorded`, for the unit test of the namespace mapping, which needs no server.
  */
-function toEsdbFilter(filter: AllFilter | undefined, prefix: string): Filter {
+export function toEsdbFilter(filter: AllFilter | undefined, prefix: string): Filter {
   if (prefix) return streamNameFilter({ prefixes: filter?.streamPrefixes ? filter.streamPrefixes.map((p) => prefix + p) : [prefix] });
   if (filter?.eventTypes) return eventTypeFilter({ prefixes: [...filter.eventTypes] });
   if (filter?.streamPrefixes) return streamNameFilter({ prefixes: [...filter.streamPrefixes] });
@@ -256,12 +257,12 @@ function toEsdbFilter(filter: AllFilter | undefined, prefix: string): Filter {
 }
 
 /** The event as the port has it; null for the server's own events and other namespaces'. */
-function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, prefix: string): RecordedEvent | null {
+export function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, prefix: string): RecordedEvent | null {
   const e = resolved.event;
   if (!e || !e.isJson || e.type.startsWith('$') || e.streamId.startsWith('$') || !e.streamId.startsWith(prefix)) return null;
   return {
     id: e.id,
-    stream: prefix ? e.streamId.slice(prefix.length) : e.streamId,
+    stream: e.streamId.slice(prefix.length),
     revision: Number(e.revision),
     position: Number(e.position?.commit ?? resolved.commitPosition ?? 0n),
     type: e.type,
