@@ -25,8 +25,6 @@ export interface Place {
 
 export interface BenchStores {
   readonly kind: 'embedded' | 'servers';
-  /** How the table names them. */
-  readonly label: string;
   /** A new, empty place, named after what it holds. */
   place(name: string): Place;
 }
@@ -43,7 +41,6 @@ function placeOf(env: Record<string, string>): Place {
 export function embeddedStores(dir: string): BenchStores {
   return {
     kind: 'embedded',
-    label: 'embedded (SQLite)',
     place(name) {
       const dataDir = join(dir, `${name}-${randomUUID()}`);
       mkdirSync(dataDir, { recursive: true });
@@ -62,7 +59,6 @@ export function serverStores(dir: string, eventStore: string, mongodbUri: string
   let n = 0;
   return {
     kind: 'servers',
-    label: 'EventStoreDB + MongoDB',
     place(name) {
       const id = `bench_${run}_${n++}_${name.replace(/[^A-Za-z0-9]/g, '').slice(0, 24)}`;
       const dataDir = join(dir, id); // the admin key file and the simulated providers' files

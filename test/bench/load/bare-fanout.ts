@@ -2,8 +2,9 @@
  * The floor under the subscription scenario (its own process): what any server must do to turn
  * a mutation into a subscription message durably, and nothing else. GraphQL over HTTP POST and
  * graphql-ws on Drydock's schema (graphql-js, graphql-ws, ws), one durable append to the
- * event store per mutation (the embedded one, or EventStoreDB in the servers' run), then the message to the machine's subscribers from memory:
- * no framework, no auth, no limits, no projections, no read store.
+ * event store per mutation (the embedded one, or EventStoreDB in the servers' run), then the
+ * message to the machine's subscribers from memory: no framework, no auth, no limits, no
+ * projections, no read store.
  */
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
