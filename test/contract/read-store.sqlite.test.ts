@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { ConcurrentCommitError } from '../../src/read-store/read-store.port';
-import { DuplicateKeyError, SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
+import { DuplicateKeyError, INLINE_CHANGES, SqliteReadStore, SqliteReadStoreOptions } from '../../src/read-store/sqlite/sqlite-read-store';
 import { tempDir } from '../support/temp';
 import { readStoreContract } from './read-store.contract';
 
@@ -14,12 +15,16 @@ readStoreContract('sqlite', async () => new SqliteReadStore(join(dir.path, 'read
 // The app's mode: writes on the writer thread. A thread runs JavaScript, so it runs the compiled
 // script (`npm test` builds first).
 const WRITER_SCRIPT = join(__dirname, '../../dist/src/read-store/sqlite/writer-thread.js');
-const threaded = (file: string) => new SqliteReadStore(join(dir.path, file), { writerThread: true, writerScript: WRITER_SCRIPT });
+const threaded = (file: string, options: SqliteReadStoreOptions = {}) =>
+  new SqliteReadStore(join(dir.path, file), { writerThread: true, writerScript: WRITER_SCRIPT, ...options });
 readStoreContract('sqlite, writes on the writer thread', async () => threaded('read-threaded.db'));
+// Every write through the thread, none applied on the caller's connection.
+const threadOnly = (file: string) => threaded(file, { inlineChanges: 0 });
+readStoreContract('sqlite, every write on the writer thread', async () => threadOnly('read-thread-only.db'));
 
 describe('sqlite read store, writes on the writer thread', () => {
   it('commits sent together apply in the order sent, each in its own transaction', async () => {
-    const store = threaded('order.db');
+    const store = threadOnly('order.db');
     await store.commit([{ op: 'insertOne', collection: 'seq', doc: { _id: 'n', v: 0 } }]);
     // Each is a compare-and-set on the value the one before it leaves: any reordering fails one.
     await Promise.all(
@@ -80,7 +85,7 @@ describe('sqlite read store, writes on the writer thread', () => {
   });
 
   it('a writer thread that dies is started again: the write in flight is answered, later writes apply', async () => {
-    const store = threaded('respawn.db');
+    const store = threadOnly('respawn.db');
     await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }]);
     const inFlight = store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'b' } }]).then(
       () => 'applied',
@@ -100,6 +105,61 @@ describe('sqlite read store, writes on the writer thread', () => {
     await expect(store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a' } }])).rejects.toThrow(/missing\.js|Cannot find module/);
     // Readiness asks the same thread: a store that cannot write is not ready.
     await expect(store.ping()).rejects.toThrow(/missing\.js|Cannot find module/);
+    await store.close();
+  });
+});
+
+describe('sqlite read store, small commits while the writer thread is idle', () => {
+  const small = (v: number) => [{ op: 'updateOne' as const, collection: 'm', filter: { _id: 'a' }, update: { $set: { v } } }];
+  const stored = (db: Database.Database) => JSON.parse((db.prepare('SELECT doc FROM rm_m WHERE id = ?').get('a') as { doc: string }).doc) as unknown;
+
+  it('are applied at once, on the caller\'s connection, without a hand-over to the thread', async () => {
+    const store = threaded('inline.db');
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
+    const other = new Database(join(dir.path, 'inline.db'), { readonly: true });
+    const written = store.commit(small(1));
+    // Before the caller's next turn: the thread could not have been asked yet.
+    expect(stored(other)).toEqual({ _id: 'a', v: 1 });
+    await written;
+    other.close();
+    await store.close();
+  });
+
+  it('never overtake a larger commit sent to the thread before them', async () => {
+    const store = threaded('inline-order.db');
+    await store.ping();
+    const large = Array.from({ length: INLINE_CHANGES + 1 }, (_, i) => ({ op: 'insertOne' as const, collection: 'm', doc: { _id: i ? `d${i}` : 'a', v: 0 } }));
+    // A compare-and-set on what the large one inserts: had it gone first, it would be refused.
+    const cas = [{ op: 'updateOne' as const, collection: 'm', filter: { _id: 'a', v: 0 }, update: { $set: { v: 1 } }, mustMatch: true }];
+    await Promise.all([store.commit(large), store.commit(cas)]);
+    expect(await store.findOne('m', { _id: 'a' })).toEqual({ _id: 'a', v: 1 });
+    await store.close();
+  });
+
+  it('leave the checkpoints to the thread, which keeps the WAL from growing without end', async () => {
+    const store = threaded('inline-wal.db');
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
+    for (let v = 1; v <= 2000; v++) await store.commit(small(v));
+    // About 8 KiB of WAL a commit here: 16 MB if nothing ever checkpointed it.
+    expect(statSync(join(dir.path, 'inline-wal.db-wal')).size).toBeLessThan(4 * 1024 * 1024);
+    expect(await store.findOne('m', { _id: 'a' })).toEqual({ _id: 'a', v: 2000 });
+    await store.close();
+  });
+
+  it('wait on the thread, not on the event loop, while another process holds the write lock, and are not lost', async () => {
+    const store = threaded('inline-locked.db');
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
+    const other = new Database(join(dir.path, 'inline-locked.db'));
+    other.exec('BEGIN IMMEDIATE');
+    const asked = Date.now();
+    const written = store.commit(small(1));
+    const turnedAfter = await new Promise<number>((resolve) => setTimeout(() => resolve(Date.now() - asked), 20));
+    expect(turnedAfter).toBeLessThan(1000);
+    expect(stored(other)).toEqual({ _id: 'a', v: 0 });
+    other.exec('COMMIT');
+    await written;
+    expect(stored(other)).toEqual({ _id: 'a', v: 1 });
+    other.close();
     await store.close();
   });
 });

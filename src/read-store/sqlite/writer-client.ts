@@ -6,6 +6,7 @@ export type WriterRequest =
   | { op: 'commit'; changes: readonly Change[] }
   | { op: 'ensureIndexes'; collection: string; indexes: readonly IndexSpec[] }
   | { op: 'dropCollection'; collection: string }
+  | { op: 'checkpoint' }
   | { op: 'ping' };
 
 /** A refusal as it crosses the thread boundary: enough to rebuild the error the caller tests for. */
@@ -64,6 +65,8 @@ export class WriterClient {
   private exited: Promise<void> = Promise.resolve();
   private startedAt = 0;
   private quickExits = 0;
+  /** The current thread has answered a request. */
+  private answered = false;
 
   constructor(
     private readonly file: string,
@@ -75,10 +78,12 @@ export class WriterClient {
   private spawn(): void {
     const worker = new Worker(this.script, { workerData: { file: this.file } });
     this.worker = worker;
+    this.answered = false;
     this.startedAt = Date.now();
     // Nothing is in flight at a start (a stop fails what was): held open only by a request.
     worker.unref();
     worker.on('message', (reply: WriterReply) => {
+      this.answered = true;
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.settled(reply.id);
@@ -106,6 +111,14 @@ export class WriterClient {
     this.quickExits = Date.now() - this.startedAt < 1_000 ? this.quickExits + 1 : 0;
     if (this.quickExits >= 3) this.failure = reason;
     else this.spawn();
+  }
+
+  /**
+   * The thread is up (it has answered since it was started) and has nothing in flight: a write
+   * made elsewhere now overtakes none of its own.
+   */
+  get idle(): boolean {
+    return this.answered && this.pending.size === 0 && !this.failure && !this.closing;
   }
 
   request(req: WriterRequest): Promise<void> {

@@ -23,6 +23,7 @@ port.on('message', (msg: (WriterRequest | { op: 'close' }) & { id: number }) => 
       if (msg.op === 'commit') await store.commit(msg.changes);
       else if (msg.op === 'ensureIndexes') await store.ensureIndexes(msg.collection, msg.indexes);
       else if (msg.op === 'dropCollection') await store.dropCollection(msg.collection);
+      else if (msg.op === 'checkpoint') store.checkpoint();
       else await store.ping();
       reply = { id: msg.id, ok: true };
     } catch (err) {
