@@ -118,7 +118,7 @@ describe('sqlite read store, small commits while the writer thread is idle', () 
     await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
     const other = new Database(join(dir.path, 'inline.db'), { readonly: true });
     const written = store.commit(small(1));
-    // Before the caller's next turn: the thread could not have been asked yet.
+    // Read before the caller's next turn: a commit handed to the thread would not be in the file yet.
     expect(stored(other)).toEqual({ _id: 'a', v: 1 });
     await written;
     other.close();
@@ -140,7 +140,7 @@ describe('sqlite read store, small commits while the writer thread is idle', () 
     const store = threaded('inline-wal.db');
     await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
     for (let v = 1; v <= 2000; v++) await store.commit(small(v));
-    // About 8 KiB of WAL a commit here: 16 MB if nothing ever checkpointed it.
+    // About 4 KiB of WAL a commit here: 8 MB if nothing ever checkpointed it.
     expect(statSync(join(dir.path, 'inline-wal.db-wal')).size).toBeLessThan(4 * 1024 * 1024);
     expect(await store.findOne('m', { _id: 'a' })).toEqual({ _id: 'a', v: 2000 });
     await store.close();

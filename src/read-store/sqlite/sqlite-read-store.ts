@@ -479,7 +479,7 @@ export class SqliteReadStore implements ReadStore {
     // another process's commit cannot invalidate what it read (SQLITE_BUSY_SNAPSHOT).
     try {
       if (!this.writer) this.commitTx.immediate(changes);
-      else if (!this.committedInline(changes)) await this.writer.request({ op: 'commit', changes });
+      else if (!this.committedInline(this.writer, changes)) await this.writer.request({ op: 'commit', changes });
     } finally {
       for (const c of new Set(changes.map((ch) => ch.collection))) this.touched(c);
     }
@@ -493,8 +493,8 @@ export class SqliteReadStore implements ReadStore {
    * process holds the write lock: the thread applies it then, and waits for the lock there, never
    * on the event loop.
    */
-  private committedInline(changes: readonly Change[]): boolean {
-    if (changes.length > this.inlineChanges || !this.writer!.idle) return false;
+  private committedInline(writer: WriterClient, changes: readonly Change[]): boolean {
+    if (changes.length > this.inlineChanges || !writer.idle) return false;
     // Set anew each time (about 3 µs): SQLite applies this pragma when it is prepared, so a
     // prepared statement run again would not.
     this.db.pragma('busy_timeout = 0');
@@ -502,7 +502,7 @@ export class SqliteReadStore implements ReadStore {
       this.commitTx.immediate(changes);
       if (++this.inlineCommits % INLINE_COMMITS_PER_CHECKPOINT === 0) {
         // Later writes queue behind it on the thread; a failure is the next checkpoint's to retry.
-        this.writer!.request({ op: 'checkpoint' }).catch(() => undefined);
+        writer.request({ op: 'checkpoint' }).catch(() => undefined);
       }
       return true;
     } catch (err) {
@@ -712,12 +712,12 @@ export class SqliteReadStore implements ReadStore {
     return rows.map((r) => r.name.slice(3)).sort();
   }
 
-  /** The file answers a read, and the writer thread (when there is one) answers too. */
   /** Copies the WAL into the file as far as no reader needs it (PASSIVE: waits for no one). */
   checkpoint(): void {
     this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
+  /** The file answers a read, and the writer thread (when there is one) answers too. */
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
     await this.writer?.request({ op: 'ping' });
