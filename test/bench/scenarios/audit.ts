@@ -84,9 +84,11 @@ export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]
   const raw = await measure(() => rawReadRate(events), { warmup: 1, rounds: 3 });
   const read = await place.read({ writerThread: true });
   const runners = ANALYTICS_PROJECTIONS.map((p) => new ProjectionRunner(p, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject()));
+  // The live catch-up over the whole log is the warm-up.
   for (const r of runners) await r.start();
   await Promise.all(runners.map((r) => r.waitFor(head)));
-  // Every round rebuilds all five at once (blue/green, each into its next generation) and waits for all the swaps.
+  // One round (over 1,000,000 events it takes over a minute), which says so: it rebuilds all five
+  // at once (blue/green, each into its next generation) and waits for all the swaps.
   const rebuild = await measure(async () => {
     const started = performance.now();
     await Promise.all(runners.map((r) => r.beginRebuild()));
@@ -106,7 +108,7 @@ export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]
       ratio: rebuild.median / raw.median,
       target: 'info (no target set)',
       pass: null,
-      spread: spreadOf(rebuild),
+      spread: 'one round, after the live catch-up (its warm-up)',
       detail: { events: head, seconds: head / rebuild.median },
     },
   ];

@@ -13,13 +13,14 @@ import { measure, Row, spreadOf } from '../harness';
 import type { BenchContext } from './write-path';
 
 /**
- * 1,000 machines (500 in --quick) each running a full reimage (5 stages) through the simulated provider with
+ * 1,000 machines (250 in --quick) each running a full reimage (5 stages) through the simulated provider with
  * zero delays: requests through the CommandBus, stages driven by the executor, read models
  * by the projection runners. With no provider time, the whole wall time is orchestration.
+ * Each round is a fresh app and fleet: a warm-up round, then three measured.
  */
 export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
-  // Half the fleet in --quick, to keep it under two minutes; the figure is per operation.
-  const machines = ctx.quick ? 500 : 1_000;
+  // A quarter of the fleet in --quick, to keep it under two minutes; the figure is per operation.
+  const machines = ctx.quick ? 250 : 1_000;
   const n = machines.toLocaleString('en-US');
   const run = async () => {
     const config = loadConfig({ ...ctx.stores.place('ops').env, LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', OPERATIONS_STAGE_DELAY_MS: '0' });
@@ -66,7 +67,7 @@ export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
     await app.close();
     return seconds;
   };
-  const stats = await measure(run, { warmup: 0, rounds: ctx.quick ? 1 : 3 });
+  const stats = await measure(run, { warmup: 1, rounds: 3 });
   const perOp = { ...stats, median: (stats.median * 1000) / machines, min: (stats.min * 1000) / machines, max: (stats.max * 1000) / machines };
   return [
     { scenario: `${n} reimages (5 stages each), zero-delay provider: wall time`, figure: stats.median, unit: 's', baseline: null, baselineName: null, ratio: null, target: '—', pass: null, spread: spreadOf(stats) },
