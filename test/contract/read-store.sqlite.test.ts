@@ -146,6 +146,16 @@ describe('sqlite read store, small commits while the writer thread is idle', () 
     await store.close();
   });
 
+  it('are never checkpointed by the caller\'s connection, whose checkpoints would sync on the event loop', async () => {
+    // The thread is never asked either, so nothing checkpoints: SQLite's automatic checkpoint on
+    // the caller's connection would have started the WAL over at 1,000 pages (4 MB).
+    const store = threaded('inline-no-checkpoint.db', { inlineCommitsPerCheckpoint: 0 });
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
+    for (let v = 1; v <= 2000; v++) await store.commit(small(v));
+    expect(statSync(join(dir.path, 'inline-no-checkpoint.db-wal')).size).toBeGreaterThan(6 * 1024 * 1024);
+    await store.close();
+  });
+
   it('wait on the thread, not on the event loop, while another process holds the write lock, and are not lost', async () => {
     const store = threaded('inline-locked.db');
     await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);

@@ -24,6 +24,12 @@ export interface SqliteReadStoreOptions {
    * nothing in flight, is applied on the caller's connection at once (see `commit`). 0: never.
    */
   inlineChanges?: number;
+  /**
+   * Commits applied on the caller's connection between two checkpoints of the WAL, which the
+   * writer thread is then asked to make. 0: never asked (the thread still checkpoints after its
+   * own commits).
+   */
+  inlineCommitsPerCheckpoint?: number;
   /** The writer thread's script: the compiled `writer-thread.js` beside this file unless given. */
   writerScript?: string;
 }
@@ -40,8 +46,8 @@ export const INLINE_CHANGES = 16;
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
- * Commits applied on the caller's connection between two checkpoints of the WAL, which the
- * writer thread makes: a few pages each, so about as often as SQLite's own (every 1,000 pages).
+ * The default of `inlineCommitsPerCheckpoint`: a few pages a commit, so about as often as
+ * SQLite's own checkpoints (every 1,000 pages).
  */
 const INLINE_COMMITS_PER_CHECKPOINT = 100;
 
@@ -185,6 +191,7 @@ export class SqliteReadStore implements ReadStore {
 
   private readonly writer: WriterClient | null;
   private readonly inlineChanges: number;
+  private readonly inlineCommitsPerCheckpoint: number;
   private inlineCommits = 0;
 
   constructor(file: string, options: SqliteReadStoreOptions = {}) {
@@ -205,6 +212,7 @@ export class SqliteReadStore implements ReadStore {
     this.commitTx = this.db.transaction((changes: readonly Change[]) => this.applyAll(changes));
     this.writer = options.writerThread ? new WriterClient(file, options.writerScript ?? join(__dirname, 'writer-thread.js')) : null;
     this.inlineChanges = options.inlineChanges ?? INLINE_CHANGES;
+    this.inlineCommitsPerCheckpoint = options.inlineCommitsPerCheckpoint ?? INLINE_COMMITS_PER_CHECKPOINT;
     // A checkpoint syncs the WAL and the file: never on this connection's thread, the event loop.
     // The writer thread's connection checkpoints after its own commits, and when asked (see `committedInline`).
     if (this.writer) this.db.pragma('wal_autocheckpoint = 0');
@@ -500,7 +508,8 @@ export class SqliteReadStore implements ReadStore {
     this.db.pragma('busy_timeout = 0');
     try {
       this.commitTx.immediate(changes);
-      if (++this.inlineCommits % INLINE_COMMITS_PER_CHECKPOINT === 0) {
+      if (++this.inlineCommits === this.inlineCommitsPerCheckpoint) {
+        this.inlineCommits = 0;
         // Later writes queue behind it on the thread; a failure is the next checkpoint's to retry.
         writer.request({ op: 'checkpoint' }).catch(() => undefined);
       }
