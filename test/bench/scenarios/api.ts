@@ -84,18 +84,12 @@ export async function queryThroughput(ctx: BenchContext): Promise<Row[]> {
     const answerOf = async (t: { url: string; headers: Record<string, string> }) => JSON.stringify(await (await fetch(t.url, { method: 'POST', headers: t.headers, body })).json());
     if ((await answerOf(targets.drydock)) !== (await answerOf(targets.bare))) throw new Error('the bare server answers differently from Drydock');
 
-    const load = async (t: { url: string; headers: Record<string, string> }) => {
-      const r = await runChild<HttpLoadResult>('http-load', { url: t.url, body, headers: t.headers, connections: 64, seconds } satisfies HttpLoadArgs).result;
-      if (r.non2xx || r.errors || r.timeouts) throw new Error(`load against ${t.url}: ${JSON.stringify(r)}`);
-      return r;
-    };
-    const runs: Record<keyof typeof targets, HttpLoadResult[]> = { drydock: [], bare: [] };
-    for (let i = 0; i < rounds.warmup + rounds.rounds; i++) {
-      for (const side of ['drydock', 'bare'] as const) {
-        const r = await load(targets[side]);
-        if (i >= rounds.warmup) runs[side].push(r);
-      }
-    }
+    // Warm-up pairs, then the measured pairs, Drydock first in each: all from one generator process.
+    const order = Array.from({ length: rounds.warmup + rounds.rounds }, () => [targets.drydock, targets.bare]).flat();
+    const results = await runChild<HttpLoadResult[]>('http-load', { runs: order, body, connections: 64, seconds } satisfies HttpLoadArgs).result;
+    for (const r of results) if (r.non2xx || r.errors || r.timeouts) throw new Error(`load against ${r.url}: ${JSON.stringify(r)}`);
+    const measured = results.slice(2 * rounds.warmup);
+    const runs = { drydock: measured.filter((_, i) => i % 2 === 0), bare: measured.filter((_, i) => i % 2 === 1) };
     const ourStats = statsOf(runs.drydock.map((r) => r.requestsPerSecond));
     const bareStats = statsOf(runs.bare.map((r) => r.requestsPerSecond));
     const ratio = ourStats.median / bareStats.median;

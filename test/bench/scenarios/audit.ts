@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Subject } from 'rxjs';
 import { ANALYTICS_PROJECTIONS } from '../../../projections';
 import { EventStore, NewEvent } from '../../../src/event-store/event-store.port';
-import { ProjectionRunner } from '../../../src/messaging/projection-runner';
 import { gql } from '../../support/api-client';
 import { freePort, startServer, TEST_ADMIN_KEY, waitFor } from '../../support/server-process';
 import { measure, Row, spreadOf } from '../harness';
+import { appRunners } from './bench-app';
 import { rawReadRate } from './read-path';
 import type { BenchContext } from './write-path';
 
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const meta = { actor: 'bench', correlationId: 'bench', causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 };
 const ev = (type: string, data: Record<string, unknown>): NewEvent => ({ id: randomUUID(), type, data, metadata: meta });
 const idle = { effectiveState: 'IDLE', allocatable: true };
@@ -83,8 +81,9 @@ export async function analyticsRebuildScenario(ctx: BenchContext): Promise<Row[]
   const head = await events.headPosition();
   const raw = await measure(() => rawReadRate(events), { warmup: 1, rounds: 3 });
   const read = await place.read({ writerThread: true });
-  const runners = ANALYTICS_PROJECTIONS.map((p) => new ProjectionRunner(p, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject()));
-  // The live catch-up over the whole log is the warm-up.
+  // Built as the app builds them, on stores of the scenario's own: the app's sagas and executors
+  // would act on this history, written straight into the log. The live catch-up is the warm-up.
+  const runners = appRunners(ANALYTICS_PROJECTIONS, events, read);
   for (const r of runners) await r.start();
   await Promise.all(runners.map((r) => r.waitFor(head)));
   // One round (over 1,000,000 events it takes over a minute), which says so: it rebuilds all five

@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { CommandBus } from '@nestjs/cqrs';
 import { firstValueFrom, filter } from 'rxjs';
-import { AppModule } from '../../../src/app/app.module';
-import { loadConfig } from '../../../src/config/config';
 import { DrainsService } from '../../../src/drains/drains.service';
 import { vmDecider, vmStream } from '../../../src/drains/vm.decider';
 import { machineDecider, machineStream } from '../../../src/machines/machine.decider';
@@ -13,6 +9,7 @@ import { ProjectionsService } from '../../../src/messaging/projections.service';
 import { MIGRATION_PROVIDER } from '../../../src/providers/migration-provider.port';
 import { SimulatedMigrationProvider } from '../../../src/providers/simulated-migration-provider';
 import { measure, Row, spreadOf } from '../harness';
+import { startBenchApp } from './bench-app';
 import type { BenchContext } from './write-path';
 
 /**
@@ -27,9 +24,7 @@ export async function drainScenario(ctx: BenchContext): Promise<Row[]> {
   const peaks: number[] = [];
   const providerPeaks: number[] = [];
   const run = async () => {
-    const config = loadConfig({ ...ctx.stores.place('drain').env, LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', DRAINS_MIGRATION_DELAY_MS: '0' });
-    const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: false }), { logger: false });
-    await app.init();
+    const app = await startBenchApp({ ...ctx.stores.place('drain').env, DRAINS_MIGRATION_DELAY_MS: '0' });
     const bus = app.get(CommandBus);
     const projections = app.get(ProjectionsService);
     const provider = app.get<SimulatedMigrationProvider>(MIGRATION_PROVIDER);

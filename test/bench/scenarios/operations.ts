@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { CommandBus } from '@nestjs/cqrs';
 import { firstValueFrom, filter, scan } from 'rxjs';
 import { v5 as uuidv5 } from 'uuid';
-import { AppModule } from '../../../src/app/app.module';
-import { loadConfig } from '../../../src/config/config';
 import { machineDecider, machineStream } from '../../../src/machines/machine.decider';
 import { DecideCommand } from '../../../src/messaging/decide.command';
 import { ProjectionsService } from '../../../src/messaging/projections.service';
 import { measure, Row, spreadOf } from '../harness';
+import { startBenchApp } from './bench-app';
 import type { BenchContext } from './write-path';
 
 /**
@@ -23,9 +20,7 @@ export async function reimageScenario(ctx: BenchContext): Promise<Row[]> {
   const machines = ctx.quick ? 250 : 1_000;
   const n = machines.toLocaleString('en-US');
   const run = async () => {
-    const config = loadConfig({ ...ctx.stores.place('ops').env, LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-0123456789', OPERATIONS_STAGE_DELAY_MS: '0' });
-    const app: INestApplicationContext = await NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: false }), { logger: false });
-    await app.init();
+    const app = await startBenchApp({ ...ctx.stores.place('ops').env, OPERATIONS_STAGE_DELAY_MS: '0' });
     const bus = app.get(CommandBus);
     const projections = app.get(ProjectionsService);
     const at = new Date().toISOString();

@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Subject } from 'rxjs';
-import { machinesProjection } from '../../../projections/machines.projection';
 import { EventStore, NewEvent } from '../../../src/event-store/event-store.port';
-import { ProjectionRunner } from '../../../src/messaging/projection-runner';
 import { measure, measurePair, Row, spreadOf } from '../harness';
+import { caughtUp, rebuildSeconds, startBenchApp } from './bench-app';
 import type { BenchContext } from './write-path';
 
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const meta = { actor: 'bench', correlationId: 'bench', causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 };
 
 /** The baseline of every rebuild: all of `$all` read raw, in pages, in events per second. */
@@ -67,25 +64,21 @@ export async function rebuildScenarios(ctx: BenchContext): Promise<Row[]> {
     return rate;
   }, { warmup: 1, rounds: 2 });
 
-  // The projection runner rebuilding `machines` from the start of the log into a new generation
-  // (the live one is dropped at the swap), round by round in turns with its baseline, a raw read
-  // of all of $all in pages. The runner starts once and catches up before the first round, as
-  // in the app (writes on the read store's writer thread): that catch-up over the whole log runs
-  // the same code as a rebuild and is the warm-up, after a warm-up read.
-  const read = await place.read({ writerThread: true });
-  const runner = new ProjectionRunner(machinesProjection, events, read, { batchSize: 1000, maxWaitMs: 0 }, quiet, new Subject());
+  // The app's `machines` runner rebuilding from the start of the log into a new generation (the
+  // live one is dropped at the swap), as an operator's `rebuildProjection` starts it: the app's
+  // settings, its lease's fence on every write, the rest of the app running beside it. Round by
+  // round in turns with its baseline, a raw read of all of $all in pages. The app starts once and
+  // every projection catches up on the whole log before the first round: that catch-up runs the
+  // same code as a rebuild and is the warm-up, after a warm-up read.
   await rawReadRate(events);
-  await runner.start();
-  await runner.waitFor(head);
-  const rebuildRound = async () => {
-    const started = performance.now();
-    await runner.beginRebuild();
-    while (runner.state === 'rebuilding') await new Promise((r) => setTimeout(r, 5));
-    return head / ((performance.now() - started) / 1000);
-  };
-  const { baseline: rawRead, figure: rebuild } = await measurePair(() => rawReadRate(events), rebuildRound, { warmup: 0, rounds: 3 });
-  await runner.stop();
-  await read.close();
+  const app = await startBenchApp(place.env);
+  await caughtUp(app, 30 * 60_000);
+  const { baseline: rawRead, figure: rebuild } = await measurePair(
+    () => rawReadRate(events),
+    async () => head / (await rebuildSeconds(app, ['machines'])),
+    { warmup: 0, rounds: 3 },
+  );
+  await app.close();
   await events.close();
 
   return [

@@ -59,7 +59,7 @@ export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
       const readyMs = performance.now() - started;
       await waitFor(() => caughtUp(port), 60_000, 'projections at the head');
       const caughtUpMs = performance.now() - started;
-      await serveFleet(port, machines);
+      await serveFleet(port, machines, ctx.quick ? 250 : 1000);
       return { readyMs, caughtUpMs, ...rssOf(server.child.pid!) };
     } finally {
       server.child.kill('SIGTERM');
@@ -102,8 +102,8 @@ export async function startupScenario(ctx: BenchContext): Promise<Row[]> {
   ];
 }
 
-/** Pages through the whole fleet (500 a page), then looks 1,000 machines up one by one. */
-async function serveFleet(port: number, machines: number): Promise<void> {
+/** Pages through the whole fleet (500 a page), then looks `lookups` machines up one by one. */
+async function serveFleet(port: number, machines: number, lookups: number): Promise<void> {
   let after: string | null = null;
   let seen = 0;
   for (;;) {
@@ -116,7 +116,7 @@ async function serveFleet(port: number, machines: number): Promise<void> {
     after = page.pageInfo.endCursor;
   }
   if (seen !== machines) throw new Error(`paged ${seen} machines of ${machines}`);
-  for (let i = 0; i < 1000; i++) {
+  for (let i = 0; i < lookups; i++) {
     const r = await gql(port, 'query($id: ID!) { machine(id: $id) { id labels } }', { id: `f${String((i * 7919) % machines).padStart(7, '0')}` });
     if (r.errors) throw new Error(JSON.stringify(r.errors));
   }
