@@ -8,7 +8,7 @@ import { pagesOf } from '../read-store/scan';
 import { NotFoundError } from './domain-errors';
 import { Leases, RunnerLease } from './leases';
 import { Projection } from './projection';
-import { Committed, ProjectionRunner, RebuildProgress } from './projection-runner';
+import { Committed, ProjectionRunner, RebuildProgress, RunnerLogger } from './projection-runner';
 import { DriftReport } from './projection-drift';
 import { RunnerRegistry, RunnerState } from './runner-registry';
 
@@ -22,6 +22,30 @@ export interface ProjectionStatus {
   state: RunnerState;
   failure: ProjectionRunner['failure'];
   rebuild: RebuildProgress | null;
+}
+
+/**
+ * A projection's runner as the app runs it: the batch settings from `[projections]`, and the
+ * lease `projection:<name>`, whose fence goes with every write it makes.
+ */
+export function projectionRunner(
+  projection: Projection,
+  events: EventStore,
+  store: ReadStore,
+  config: AppConfig,
+  leases: Leases,
+  committed$: Subject<Committed>,
+  logger: RunnerLogger,
+): ProjectionRunner {
+  return new ProjectionRunner(
+    projection,
+    events,
+    store,
+    { batchSize: config.projections.batch_size, maxWaitMs: config.projections.max_wait_ms },
+    logger,
+    committed$,
+    new RunnerLease(leases, `projection:${projection.name}`, (err) => logger.warn({ projection: projection.name, err }, 'lease round failed')),
+  );
 }
 
 /**
@@ -48,15 +72,11 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
   ) {
     this.logger.setContext('projections');
     for (const p of projections) {
-      const runner = new ProjectionRunner(
-        p,
-        events,
-        store,
-        { batchSize: config.projections.batch_size, maxWaitMs: config.projections.max_wait_ms },
-        { info: (o, m) => logger.info(o, m), warn: (o, m) => logger.warn(o, m), error: (o, m) => logger.error(o, m) },
-        this.committed$,
-        new RunnerLease(leases, `projection:${p.name}`, (err) => logger.warn({ projection: p.name, err }, 'lease round failed')),
-      );
+      const runner = projectionRunner(p, events, store, config, leases, this.committed$, {
+        info: (o, m) => logger.info(o, m),
+        warn: (o, m) => logger.warn(o, m),
+        error: (o, m) => logger.error(o, m),
+      });
       this.runners.set(p.name, runner);
       for (const c of Object.keys(p.collections)) this.byCollection.set(c, runner);
       registry.register(`projection:${p.name}`, () => ({ name: p.name, kind: 'projection', state: runner.state, error: runner.failure?.error }));

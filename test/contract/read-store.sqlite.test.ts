@@ -111,6 +111,11 @@ describe('sqlite read store, writes on the writer thread', () => {
 
 describe('sqlite read store, small commits while the writer thread is idle', () => {
   const small = (v: number) => [{ op: 'updateOne' as const, collection: 'm', filter: { _id: 'a' }, update: { $set: { v } } }];
+  /** Document `a`, then 2,000 one-change commits to it, each awaited: every one goes inline. */
+  const twoThousandSmallCommits = async (store: SqliteReadStore) => {
+    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
+    for (let v = 1; v <= 2000; v++) await store.commit(small(v));
+  };
   const stored = (db: Database.Database) => JSON.parse((db.prepare('SELECT doc FROM rm_m WHERE id = ?').get('a') as { doc: string }).doc) as unknown;
 
   it('are applied at once, on the caller\'s connection, without a hand-over to the thread', async () => {
@@ -138,8 +143,7 @@ describe('sqlite read store, small commits while the writer thread is idle', () 
 
   it('leave the checkpoints to the thread, which keeps the WAL from growing without end', async () => {
     const store = threaded('inline-wal.db');
-    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
-    for (let v = 1; v <= 2000; v++) await store.commit(small(v));
+    await twoThousandSmallCommits(store);
     // About 4 KiB of WAL a commit here: 8 MB if nothing ever checkpointed it.
     expect(statSync(join(dir.path, 'inline-wal.db-wal')).size).toBeLessThan(4 * 1024 * 1024);
     expect(await store.findOne('m', { _id: 'a' })).toEqual({ _id: 'a', v: 2000 });
@@ -150,8 +154,7 @@ describe('sqlite read store, small commits while the writer thread is idle', () 
     // The thread is never asked either, so nothing checkpoints: SQLite's automatic checkpoint on
     // the caller's connection would have started the WAL over at 1,000 pages (4 MB).
     const store = threaded('inline-no-checkpoint.db', { inlineCommitsPerCheckpoint: 0 });
-    await store.commit([{ op: 'insertOne', collection: 'm', doc: { _id: 'a', v: 0 } }]);
-    for (let v = 1; v <= 2000; v++) await store.commit(small(v));
+    await twoThousandSmallCommits(store);
     expect(statSync(join(dir.path, 'inline-no-checkpoint.db-wal')).size).toBeGreaterThan(6 * 1024 * 1024);
     await store.close();
   });

@@ -4,9 +4,9 @@ import { Subject } from 'rxjs';
 import { AppModule } from '../../../src/app/app.module';
 import { loadConfig } from '../../../src/config/config';
 import { EventStore } from '../../../src/event-store/event-store.port';
-import { Leases, RunnerLease, thisProcess } from '../../../src/messaging/leases';
+import { Leases, thisProcess } from '../../../src/messaging/leases';
 import { ProjectionRunner } from '../../../src/messaging/projection-runner';
-import { ProjectionsService } from '../../../src/messaging/projections.service';
+import { projectionRunner, ProjectionsService } from '../../../src/messaging/projections.service';
 import type { Projection } from '../../../src/messaging/projection';
 import { ReadStore } from '../../../src/read-store/read-store.port';
 
@@ -18,9 +18,8 @@ const BENCH_ENV = { LOG_LEVEL: 'warn', DRYDOCK_ADMIN_KEY: 'bench-admin-key-01234
  */
 export async function startBenchApp(env: Record<string, string>, options: { graphql?: boolean } = {}): Promise<INestApplicationContext> {
   const config = loadConfig({ ...BENCH_ENV, ...env });
-  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: options.graphql ?? false }), { logger: false });
-  await app.init();
-  return app;
+  // Initialised by the factory: the runners and executors are started when it resolves.
+  return NestFactory.createApplicationContext(AppModule.forRoot(config, { graphql: options.graphql ?? false }), { logger: false });
 }
 
 /** Until every projection of the app has applied the log to its head (outside any measured time). */
@@ -57,11 +56,8 @@ export async function rebuildSeconds(app: INestApplicationContext, names: readon
  * executors must not act on, such as a history written straight into the store.
  */
 export function appRunners(projections: readonly Projection[], events: EventStore, read: ReadStore): ProjectionRunner[] {
-  const { projections: settings } = loadConfig(BENCH_ENV);
-  const leases = new Leases(read, thisProcess(), settings.lease_ttl_ms);
+  const config = loadConfig(BENCH_ENV);
+  const leases = new Leases(read, thisProcess(), config.projections.lease_ttl_ms);
   const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  return projections.map(
-    (p) =>
-      new ProjectionRunner(p, events, read, { batchSize: settings.batch_size, maxWaitMs: settings.max_wait_ms }, quiet, new Subject(), new RunnerLease(leases, `projection:${p.name}`, () => undefined)),
-  );
+  return projections.map((p) => projectionRunner(p, events, read, config, leases, new Subject(), quiet));
 }
