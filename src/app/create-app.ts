@@ -7,8 +7,11 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { ideMiddleware } from '../graphql/ide';
+import { httpScreen } from '../graphql/limits/http-screen';
+import { OperationLimits } from '../graphql/limits/operation-limits';
 import { inputValidationPipe } from '../graphql/validation';
 import { AppModule, AppOptions } from './app.module';
+import { bodyErrors } from './body-errors';
 import { DrydockExpressAdapter } from './http-server';
 
 /** Builds the application (not yet listening): used by main, the e2e tests and the benchmarks. */
@@ -18,6 +21,8 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   // Security headers; the development IDE needs its inline script, production has no IDE.
   app.use(helmet({ contentSecurityPolicy: production ? undefined : false }));
   app.useBodyParser('json', { limit: config.graphql.body_limit });
+  app.use(bodyErrors(config.graphql.body_limit));
+  app.use('/graphql', httpScreen(app.get(OperationLimits)));
   app.useGlobalPipes(inputValidationPipe());
   // The offline IDE: in development only, and only when graphql.ide is on.
   if (config.graphql.ide && !production) app.use(ideMiddleware());

@@ -129,7 +129,7 @@ class GraphqlConfig {
   @IsInt({ message: 'must be an integer' })
   @Min(1, { message: 'must be between 1 and 50' })
   @Max(50, { message: 'must be between 1 and 50' })
-  max_depth = 10;
+  max_depth = 12;
 
   @IsInt({ message: 'must be an integer' })
   @Min(1, { message: 'must be between 1 and 10000000' })
@@ -150,6 +150,36 @@ class GraphqlConfig {
   @Min(1, { message: 'must be between 1 and 1000000' })
   @Max(1_000_000, { message: 'must be between 1 and 1000000' })
   rate_limit_per_minute = 1200;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 1000' })
+  @Max(1000, { message: 'must be between 0 and 1000' })
+  max_directives = 20;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(100, { message: 'must be between 100 and 100000' })
+  @Max(100_000, { message: 'must be between 100 and 100000' })
+  max_tokens = 5000;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be between 1 and 1000000' })
+  rate_limit_unauthenticated_per_minute = 60;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 10000' })
+  @Max(10_000, { message: 'must be between 1 and 10000' })
+  max_subscriptions_per_socket = 32;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100_000, { message: 'must be between 1 and 100000' })
+  max_subscriptions_per_key = 256;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100_000, { message: 'must be between 1 and 100000' })
+  subscription_queue_limit = 1000;
 
   @Matches(/^\d+(b|kb|mb)$/, { message: 'must be a size such as 512kb or 1mb' })
   body_limit = '1mb';
@@ -304,6 +334,12 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['GRAPHQL_MAX_DEPTH', 'graphql.max_depth', 'int'],
   ['GRAPHQL_MAX_ALIASES', 'graphql.max_aliases', 'int'],
   ['GRAPHQL_MAX_ROOT_FIELDS', 'graphql.max_root_fields', 'int'],
+  ['GRAPHQL_MAX_DIRECTIVES', 'graphql.max_directives', 'int'],
+  ['GRAPHQL_MAX_TOKENS', 'graphql.max_tokens', 'int'],
+  ['GRAPHQL_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE', 'graphql.rate_limit_unauthenticated_per_minute', 'int'],
+  ['GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET', 'graphql.max_subscriptions_per_socket', 'int'],
+  ['GRAPHQL_MAX_SUBSCRIPTIONS_PER_KEY', 'graphql.max_subscriptions_per_key', 'int'],
+  ['GRAPHQL_SUBSCRIPTION_QUEUE_LIMIT', 'graphql.subscription_queue_limit', 'int'],
   ['GRAPHQL_BODY_LIMIT', 'graphql.body_limit', 'string'],
   ['LOG_PRETTY', 'log.pretty', 'bool'],
 ];

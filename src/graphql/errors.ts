@@ -2,7 +2,21 @@ import { HttpException } from '@nestjs/common';
 import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { DomainError } from '../messaging/domain-errors';
 
-const GRAPHQL_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'PERSISTED_QUERY_NOT_FOUND', 'BAD_REQUEST', 'RATE_LIMITED', 'UNAUTHENTICATED', 'OPERATION_RESOLUTION_FAILURE']);
+const GRAPHQL_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'BAD_REQUEST',
+  'RATE_LIMITED',
+  'UNAUTHENTICATED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'TOO_MANY_SUBSCRIPTIONS',
+]);
+
+/** What a refusal may say besides its code: the field, the limit and its figures, when to retry. */
+const KEPT_EXTENSIONS = ['field', 'limit', 'max', 'found', 'retryAfterSeconds'] as const;
 
 /**
  * Maps every error to `extensions.code` (ARCHITECTURE rule 6). Domain errors keep their
@@ -22,8 +36,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
   if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
     // Variable coercion errors name the variable and the field ("Variable "$input" got invalid value ... at "input.ids"").
     const mapped = code === 'BAD_REQUEST' ? 'BAD_USER_INPUT' : code;
-    const { retryAfterSeconds } = (formatted.extensions ?? {}) as { retryAfterSeconds?: number };
-    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: mapped, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) } };
+    const extensions: Record<string, unknown> = { code: mapped };
+    for (const key of KEPT_EXTENSIONS) if (formatted.extensions?.[key] !== undefined) extensions[key] = formatted.extensions[key];
+    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions };
   }
   log(original);
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL' } };

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { GraphQLError } from 'graphql';
 import { actorOf, Principal } from '../access/principal';
 import { CommandContext } from '../messaging/command-pipeline';
 
 /** What every resolver gets: the caller and the correlation id of the request. */
 export interface GqlContext {
-  req?: IncomingMessage & { id?: string };
+  req?: IncomingMessage;
   correlationId: string;
   principal: Principal | null;
   /** Set by a resolver whose command continues an earlier event (a claim continues the repair request). */
@@ -14,17 +15,23 @@ export interface GqlContext {
 
 export type Authenticate = (authorization: unknown) => Promise<Principal | null>;
 
-/** Builds the context of an HTTP request, or of an operation on a graphql-ws connection. */
-export function contextBuilder(authenticate: Authenticate) {
-  return async (args: {
-    req?: IncomingMessage & { id?: string };
-    connectionParams?: Record<string, unknown>;
-    extra?: { request?: IncomingMessage };
-  }): Promise<GqlContext> => {
-    const req = args.req ?? (args.extra?.request as GqlContext['req']);
+/** Spends one operation of the caller's rate limit: null when it may go on, else the refusal. */
+export type Admit = (principal: Principal | null, address: string | undefined) => Promise<GraphQLError | null>;
+
+/**
+ * Builds the context of an operation: an HTTP request, or one operation on a graphql-ws
+ * connection. Every operation spends one point of its caller's rate limit here, before its
+ * document is parsed; over the limit, the RATE_LIMITED refusal is thrown.
+ */
+export function contextBuilder(authenticate: Authenticate, admit: Admit) {
+  return async (args: { req?: IncomingMessage; connectionParams?: Readonly<Record<string, unknown>>; extra?: { request?: IncomingMessage } }): Promise<GqlContext> => {
+    const req = args.req ?? args.extra?.request;
     const correlationId = typeof req?.id === 'string' ? req.id : randomUUID();
     const authorization = args.connectionParams ? args.connectionParams.authorization : req?.headers.authorization;
-    return { req, correlationId, principal: await authenticate(authorization) };
+    const principal = await authenticate(authorization);
+    const refusal = await admit(principal, req?.socket.remoteAddress);
+    if (refusal) throw refusal;
+    return { req, correlationId, principal };
   };
 }
 
