@@ -14,6 +14,7 @@ import { BenchStores, embeddedStores, serverStores } from './stores';
 import { analyticsRebuildScenario, auditScenario } from './scenarios/audit';
 import { queryThroughput, subscriptionFanout } from './scenarios/api';
 import { drainScenario } from './scenarios/drains';
+import { edgesScenario } from './scenarios/edges';
 import { reimageScenario } from './scenarios/operations';
 import { startupScenario } from './scenarios/startup';
 import { rebuildScenarios } from './scenarios/read-path';
@@ -47,7 +48,7 @@ async function main() {
       await (await place.events()).close();
       await (await place.read()).close();
     }
-    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionFanout, query: queryThroughput, startup: startupScenario, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario };
+    const all = { append: appendScenarios, commands: commandScenarios, rebuild: rebuildScenarios, latency: subscriptionFanout, query: queryThroughput, startup: startupScenario, reimage: reimageScenario, drain: drainScenario, audit: auditScenario, analytics: analyticsRebuildScenario, edges: edgesScenario };
     for (const stores of runs) {
       const ctx = { dir, quick, stores };
       for (const [name, scenario] of Object.entries(all)) {

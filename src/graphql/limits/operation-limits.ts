@@ -58,6 +58,7 @@ export class OperationLimits {
   private readonly graphql: AppConfig['graphql'];
   private readonly rules: readonly ValidationRule[];
   private readonly production = !introspectionAllowed();
+  private readonly screened = new LRUCache<string, { refusal: GraphQLError | null }>({ max: 1000 });
   private readonly parsed = new LRUCache<string, DocumentNode | GraphQLError>({ max: 1000 });
   private readonly validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
   /** The verdicts on an operation: they depend only on its document, its name and the variables the cost reads (numbers, booleans, nulls). */
@@ -75,6 +76,14 @@ export class OperationLimits {
 
   /** The text's limits, read by the lexer alone: null when the parser may take it (a syntax error is left for the parser to place). */
   screen(source: string): GraphQLError | null {
+    const known = this.screened.get(source);
+    if (known) return known.refusal;
+    const refusal = this.lex(source);
+    this.screened.set(source, { refusal });
+    return refusal;
+  }
+
+  private lex(source: string): GraphQLError | null {
     const lexer = new Lexer(new Source(source));
     const max = this.graphql.max_tokens;
     let tokens = 0;
