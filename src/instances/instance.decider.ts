@@ -1,4 +1,4 @@
-import { checkLabels } from '../machines/labels';
+import { checkLabels, INSTANCE_LABEL_VALUE_MAX } from '../machines/labels';
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 
@@ -149,7 +149,7 @@ export const instanceDecider: Decider<InstanceCommand, InstanceEvent, InstanceSt
       case 'SetInstanceLabels': {
         if (!s.exists) throw new NotFoundError(`instance ${c.id} not found`, { instanceId: c.id });
         if (s.released) throw new FailedPreconditionError(`instance ${c.id} is RELEASED`, { instanceId: c.id });
-        checkLabels(c.labels, 1024);
+        checkLabels(c.labels, INSTANCE_LABEL_VALUE_MAX);
         return [{ type: 'InstanceLabelsChanged', data: { id: c.id, labels: { ...s.labels, ...c.labels }, at: c.at } }];
       }
     }

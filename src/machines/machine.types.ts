@@ -132,7 +132,7 @@ export class MachineFilter {
   @Field(() => GraphQLJSON, { nullable: true, description: 'machines carrying all these labels' })
   @IsOptional()
   @IsObject()
-  labels?: Record<string, string>;
+  labels?: Record<string, unknown>;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() hypervisor?: boolean;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() allocatable?: boolean;
 }
