@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { AppConfig } from '../config/config';
 import { commandContext, GqlContext } from '../graphql/request-context';
+import { checkLabelsSettableBy } from '../machines/labels';
 import { InstancePurpose, machineDecider, machineStream } from '../machines/machine.decider';
 import { DecideCommand } from '../messaging/decide.command';
 import type { CommandOutcome } from '../messaging/command-pipeline';
@@ -69,7 +70,9 @@ export class InstancesService {
     await this.read.waitFor(['instances', 'machines'], Math.max(released.position, freed.position));
   }
 
+  /** Sets labels on an instance, as far as the caller may set them (a repair tenant: the repair labels only). */
   async setLabels(ctx: GqlContext, instanceId: string, labels: Record<string, string>): Promise<void> {
+    if (ctx.principal) checkLabelsSettableBy(ctx.principal.role, labels);
     const context = commandContext(ctx);
     const outcome = await this.bus.execute(new DecideCommand(instanceDecider, instanceStream(instanceId), { type: 'SetInstanceLabels', id: instanceId, labels, at: context.issuedAt }, context));
     await this.read.waitFor(['instances'], outcome.position);
