@@ -152,6 +152,19 @@ export interface NodeState {
 
 export const machineStream = (id: string) => `machine-${id}`;
 
+/**
+ * An instance is asked for on a machine that holds one already. Only the tenant that holds it
+ * learns which instance (`ownInstanceId`); the message never names another tenant's.
+ */
+export class MachineTakenError extends ConflictError {
+  constructor(
+    readonly machineId: string,
+    readonly ownInstanceId: string | null,
+  ) {
+    super(ownInstanceId ? `machine ${machineId} already has this tenant's instance ${ownInstanceId}` : `machine ${machineId} already has an instance`, { machineId });
+  }
+}
+
 /** The server-derived fields of a state. Allocation also needs no instance and no blocking override (instances come later). */
 export function derive(s: MachineState): Derived {
   const conditions = Object.values(s.conditions) as Condition[];
@@ -296,7 +309,7 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       case 'AssignInstance': {
         requireRegistered(s, c.id);
         if (s.instance?.instanceId === c.instanceId) return [];
-        if (s.instance) throw new ConflictError(`machine ${c.id} already has instance ${s.instance.instanceId}`, { machineId: c.id });
+        if (s.instance) throw new MachineTakenError(c.id, s.instance.tenantId === c.tenantId ? s.instance.instanceId : null);
         if (c.purpose === 'REPAIR') {
           // A repair tenant takes exactly the machines that carry repair-request, whatever else blocks allocation.
           if (!s.overrides[REPAIR_REQUEST]) throw new FailedPreconditionError(`machine ${c.id} carries no ${REPAIR_REQUEST}`, { machineId: c.id });
