@@ -1,7 +1,9 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { gql, gqlResponse, Key } from '../support/api-client';
-import { ServerProcess, startReadyServer } from '../support/server-process';
+import { ServerProcess, startReadyServer, TEST_ADMIN_KEY } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 /** Issue 31.7: what the API says to one caller tells it nothing it may not see. */
@@ -14,6 +16,8 @@ describe('smaller leaks', () => {
   let otherTenant: string;
   let repair: string;
   let otherRepair: string;
+  let operator: string;
+  let auditor: string;
 
   const createKey = async (role: string, tenantId?: string, name = `${role}-${tenantId ?? 'x'}`) => {
     const r = await gql(port, 'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }', { i: { role, tenantId, name } });
@@ -41,6 +45,8 @@ describe('smaller leaks', () => {
     otherTenant = await createKey('TENANT', 't2');
     repair = await createKey('REPAIR_TENANT', undefined, 'repair-a');
     otherRepair = await createKey('REPAIR_TENANT', undefined, 'repair-b');
+    operator = await createKey('OPERATOR');
+    auditor = await createKey('AUDITOR');
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
@@ -81,6 +87,60 @@ describe('smaller leaks', () => {
       expect(r.errors![0].extensions).toMatchObject({ code: 'FAILED_PRECONDITION', machineId: 'lk-repair' });
       expect(r.errors![0].message).toBe('machine lk-repair is claimed already');
       expect(JSON.stringify(r)).not.toContain(claimed.id);
+    });
+  });
+
+  describe('key hashes never leave through history', () => {
+    const hashes = () => [tenant, otherTenant, repair, otherRepair, operator, auditor].map((k) => createHash('sha256').update(k).digest('hex'));
+    const readers = (): Array<[string, string]> => [['AUDITOR', auditor], ['OPERATOR', operator], ['ADMIN', TEST_ADMIN_KEY]];
+
+    it('events and causationChain show every reader ApiKeyCreated with its name, role and tenant, and the hash redacted', async () => {
+      for (const [role, key] of readers()) {
+        const r = await gql(port, 'query { events(filter: { types: ["ApiKeyCreated"] }, first: 100) { nodes { id data } } }', undefined, key);
+        const nodes = r.data!.events.nodes as Array<{ id: string; data: Record<string, unknown> }>;
+        expect(`${role}: ${nodes.length}`).toBe(`${role}: 6`);
+        for (const n of nodes) {
+          expect(Object.keys(n.data).sort()).toEqual(['at', 'hash', 'id', 'name', 'role', 'tenantId']);
+          expect(n.data.hash).toBe('[redacted]');
+        }
+        expect(nodes.map((n) => [n.data.name, n.data.role, n.data.tenantId])).toEqual([
+          ['TENANT-t1', 'TENANT', 't1'],
+          ['TENANT-t2', 'TENANT', 't2'],
+          ['repair-a', 'REPAIR_TENANT', null],
+          ['repair-b', 'REPAIR_TENANT', null],
+          ['OPERATOR-x', 'OPERATOR', null],
+          ['AUDITOR-x', 'AUDITOR', null],
+        ]);
+        const chain = await gql(port, 'query($id: ID!) { causationChain(eventId: $id) { ancestors { event { type data } } } }', { id: nodes[1].id }, key);
+        expect(chain.data!.causationChain.ancestors.at(-1).event).toMatchObject({ type: 'ApiKeyCreated', data: { name: 'TENANT-t2', hash: '[redacted]' } });
+        for (const h of hashes()) expect(JSON.stringify([r, chain])).not.toContain(h);
+      }
+    });
+
+    it('the NDJSON export redacts them by the same rule', async () => {
+      const res = await fetch(`http://localhost:${port}/audit/export?category=apikey`, { headers: { authorization: `Bearer ${auditor}` } });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      const created = text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === 'ApiKeyCreated');
+      expect(created.map((e) => [e.data.name, e.data.hash])).toEqual(['TENANT-t1', 'TENANT-t2', 'repair-a', 'repair-b', 'OPERATOR-x', 'AUDITOR-x'].map((n) => [n, '[redacted]']));
+      for (const h of hashes()) expect(text).not.toContain(h);
+    });
+
+    it('a drift report of api_keys shows its documents without their hash', async () => {
+      // Tamper with one live document behind the server's back, so that the drift check reports it.
+      const db = new Database(join(data(), 'read.db'));
+      try {
+        db.pragma('busy_timeout = 5000');
+        const [{ name: table }] = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm\\_%api\\_keys%' ESCAPE '\\'").all() as Array<{ name: string }>;
+        db.prepare(`UPDATE "${table}" SET doc = json_set(doc, '$.name', 'tampered') WHERE id = (SELECT min(id) FROM "${table}")`).run();
+      } finally {
+        db.close();
+      }
+      const r = await gql(port, '{ verifyProjection(name: "api_keys") { ok differences { kind live rebuilt } } }', undefined, auditor);
+      const drift = r.data!.verifyProjection;
+      expect(drift.ok).toBe(false);
+      expect(drift.differences).toEqual([expect.objectContaining({ kind: 'DIFFERENT', live: expect.objectContaining({ name: 'tampered', hash: '[redacted]' }), rebuilt: expect.objectContaining({ hash: '[redacted]' }) })]);
+      for (const h of hashes()) expect(JSON.stringify(r)).not.toContain(h);
     });
   });
 });
