@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { gql, gqlResponse, Key } from '../support/api-client';
-import { ServerProcess, startReadyServer, TEST_ADMIN_KEY } from '../support/server-process';
+import { ServerProcess, startReadyServer, TEST_ADMIN_KEY, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 /** Issue 31.7: what the API says to one caller tells it nothing it may not see. */
@@ -141,6 +142,60 @@ describe('smaller leaks', () => {
       expect(drift.ok).toBe(false);
       expect(drift.differences).toEqual([expect.objectContaining({ kind: 'DIFFERENT', live: expect.objectContaining({ name: 'tampered', hash: '[redacted]' }), rebuilt: expect.objectContaining({ hash: '[redacted]' }) })]);
       for (const h of hashes()) expect(JSON.stringify(r)).not.toContain(h);
+    });
+  });
+
+  describe('keys in URLs are refused, and never logged', () => {
+    const secret = 'dd_in-the-url-0123456789abcdefghijklmnopqrstuv';
+
+    it.each(['key', 'api_key', 'apiKey', 'token', 'access_token', 'authorization'])('?%s=… on /graphql is a 400 BAD_USER_INPUT naming the parameter, and runs nothing', async (param) => {
+      const res = await fetch(`http://localhost:${port}/graphql?${param}=${encodeURIComponent(secret)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_KEY}` },
+        body: JSON.stringify({ query: 'mutation { registerMachines(input: { ids: ["lk-url"] }) { id } }' }),
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { errors: Array<{ message: string; extensions: Record<string, unknown> }> };
+      expect(body.errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: param });
+      expect(body.errors[0].message).toMatch(/Authorization: Bearer/);
+      expect((await gql(port, '{ machine(id: "lk-url") { id } }')).errors![0].extensions!.code).toBe('NOT_FOUND');
+    });
+
+    it('the export and the probes refuse them too, in their own error shape; a key-shaped value under any name is a key', async () => {
+      const exp = await fetch(`http://localhost:${port}/audit/export?key=${secret}`, { headers: { authorization: `Bearer ${auditor}` } });
+      expect(exp.status).toBe(400);
+      expect(await exp.json()).toMatchObject({ error: { code: 'BAD_USER_INPUT', field: 'key' } });
+      expect((await fetch(`http://localhost:${port}/healthz?token=${secret}`)).status).toBe(400);
+      const shaped = await fetch(`http://localhost:${port}/audit/export?actor=${secret}`, { headers: { authorization: `Bearer ${auditor}` } });
+      expect(shaped.status).toBe(400);
+      expect(await shaped.json()).toMatchObject({ error: { code: 'BAD_USER_INPUT', field: 'actor' } });
+      // Other query strings are what they were.
+      expect((await fetch(`http://localhost:${port}/audit/export?category=apikey`, { headers: { authorization: `Bearer ${auditor}` } })).status).toBe(200);
+    });
+
+    it('a WebSocket upgrade with a key in its URL is refused with 400; one without still connects', async () => {
+      const upgrade = (url: string) =>
+        new Promise<number>((resolve, reject) => {
+          const ws = new WebSocket(url, 'graphql-transport-ws');
+          ws.on('unexpected-response', (_req, res) => {
+            resolve(res.statusCode ?? 0);
+            ws.terminate();
+          });
+          ws.on('open', () => {
+            resolve(101);
+            ws.close();
+          });
+          ws.on('error', (err) => (/Unexpected server response/.test(err.message) ? undefined : reject(err)));
+        });
+      expect(await upgrade(`ws://localhost:${port}/graphql?token=${secret}`)).toBe(400);
+      expect(await upgrade(`ws://localhost:${port}/graphql`)).toBe(101);
+    });
+
+    it('the log names each refused request with the key redacted, and never shows the key', async () => {
+      await waitFor(() => (server.output().match(/refused a request carrying an API key in its URL/g) ?? []).length >= 10, 3_000, 'the refusals in the log');
+      expect(server.output()).toContain('token=[redacted]');
+      expect(server.output()).not.toContain(secret);
+      expect(server.output()).not.toContain(encodeURIComponent(secret));
     });
   });
 });
