@@ -55,7 +55,8 @@ export class SetInstanceLabelsInput {
 export class CompleteRepairInput {
   @Field(() => ID) @IsString() @Matches(MACHINE_ID) machineId!: string;
   @Field() @IsString() @MinLength(1) @MaxLength(100) repairStatus!: string;
-  @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(4000) repairDetails?: string | null;
+  // It becomes the repair_details label: bounded as an instance label's value is.
+  @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(INSTANCE_LABEL_VALUE_MAX) repairDetails?: string | null;
   @Field(() => IssueInput, { nullable: true }) @IsOptional() @ValidateNested() @Type(() => IssueInput) issue?: IssueInput | null;
 }
 

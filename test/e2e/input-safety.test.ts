@@ -167,5 +167,10 @@ describe('labels and label filters from clients', () => {
       expect(await head()).toBe(before);
       expect((await setInstance(repairInstance, { owner: 'ops' }, operator)).errors).toBeUndefined();
     });
+
+    it("completeRepair's repairDetails is bounded as the label it becomes, and the error names repairDetails", async () => {
+      const r = await gql(port, 'mutation($d: String) { completeRepair(input: { machineId: "in-repair", repairStatus: "Completed", repairDetails: $d }) { id } }', { d: 'x'.repeat(1025) }, repair);
+      expect(r.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'repairDetails' });
+    });
   });
 });
