@@ -1,13 +1,14 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PinoLogger } from 'nestjs-pino';
 import { Subscription } from 'rxjs';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { CommandPipeline } from '../messaging/command-pipeline';
 import { ProjectionsService } from '../messaging/projections.service';
+import { logModeChanges, ModeChange, privateDirectory, privateFile, PRIVATE_FILE_MODE } from '../storage/private-files';
 import { apiKeyDecider, apiKeyStream } from './api-key.decider';
 import { Principal, Role } from './principal';
 
@@ -48,6 +49,7 @@ export class ApiKeysService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    this.secureKeyFile();
     this.revocations = this.projections.committedBy('api_keys').subscribe((c) => {
       for (const e of c.events) if (e.type === 'ApiKeyRevoked') this.closeSockets(String(e.data.id), 4403, 'API key revoked');
     });
@@ -76,9 +78,23 @@ export class ApiKeysService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** Development only: an ADMIN key written to DATA_DIR/admin.key and printed once, so the quick start stays two commands. */
+  private keyFile(): string {
+    return join(this.config.storage.data_dir, 'admin.key');
+  }
+
+  /** The development key file, if there is one, tightened at start: 0600 in a 0700 directory (see private-files.ts). */
+  private secureKeyFile(): void {
+    const file = this.keyFile();
+    if (existsSync(file)) this.logModes([...privateDirectory(dirname(file)), ...privateFile(file)]);
+  }
+
+  private logModes(changes: readonly ModeChange[]): void {
+    logModeChanges(changes, (details, message) => this.logger.warn(details, message));
+  }
+
+  /** Development only: an ADMIN key written to DATA_DIR/admin.key (0600) and printed once, so the quick start stays two commands. */
   private async createDevelopmentAdminKey(): Promise<void> {
-    const file = join(this.config.storage.data_dir, 'admin.key');
+    const file = this.keyFile();
     const raw = existsSync(file) ? readFileSync(file, 'utf8').trim() : generateKey();
     const id = randomUUID();
     const issuedAt = new Date().toISOString();
@@ -88,8 +104,8 @@ export class ApiKeysService implements OnApplicationBootstrap, OnModuleDestroy {
       { type: 'CreateApiKey', id, hash: hashKey(raw), role: 'ADMIN', tenantId: null, name: 'development admin', at: issuedAt },
       { actor: 'system:bootstrap', correlationId: randomUUID(), requestId: null, issuedAt },
     );
-    mkdirSync(this.config.storage.data_dir, { recursive: true });
-    writeFileSync(file, `${raw}\n`, { mode: 0o600 });
+    this.logModes(privateDirectory(this.config.storage.data_dir));
+    writeFileSync(file, `${raw}\n`, { mode: PRIVATE_FILE_MODE });
     this.logger.warn({ keyFile: file }, 'created a development ADMIN API key; it is printed once below and kept in the key file');
     process.stdout.write(`\n  Drydock development ADMIN key (shown once; also in ${file}):\n\n    Authorization: Bearer ${raw}\n\n`);
   }

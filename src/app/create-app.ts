@@ -2,7 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
@@ -13,6 +13,14 @@ import { inputValidationPipe } from '../graphql/validation';
 import { AppModule, AppOptions } from './app.module';
 import { bodyErrors } from './body-errors';
 import { DrydockExpressAdapter } from './http-server';
+import { refuseKeysInUpgradeUrls, refuseKeysInUrls } from './url-keys';
+
+/** Warnings about requests as such, in the `http` context. */
+async function httpLog(app: INestApplication): Promise<(details: Record<string, unknown>, message: string) => void> {
+  const logger = await app.resolve(PinoLogger);
+  logger.setContext('http');
+  return (details, message) => logger.warn(details, message);
+}
 
 /** Builds the application (not yet listening): used by main, the e2e tests and the benchmarks. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
@@ -20,6 +28,8 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const production = process.env.NODE_ENV === 'production';
   // Security headers; the development IDE needs its inline script, production has no IDE.
   app.use(helmet({ contentSecurityPolicy: production ? undefined : false }));
+  // A key in a URL is refused before anything else reads the request (see url-keys.ts).
+  app.use(refuseKeysInUrls(await httpLog(app)));
   app.useBodyParser('json', { limit: config.graphql.body_limit });
   app.use(bodyErrors(config.graphql.body_limit));
   app.use('/graphql', httpScreen(app.get(OperationLimits)));
@@ -33,6 +43,9 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
 
 /** Starts listening and logs the one line that says where, on which stores, and on which Node runtime. */
 export async function listen(app: INestApplication, config: AppConfig): Promise<void> {
+  // WebSocket upgrades pass no middleware: their listeners (attached by init) go behind the same refusal.
+  await app.init();
+  refuseKeysInUpgradeUrls(app.getHttpServer(), await httpLog(app));
   await app.listen(config.server.port);
   const events = app.get<EventStore>(EVENT_STORE);
   const read = app.get<ReadStore>(READ_STORE);

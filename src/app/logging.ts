@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import pino from 'pino';
 import type { AppConfig } from '../config/config';
+import { redactUrl } from './url-keys';
 
 /** Never logged: keys, credentials, authorization headers. */
 export const REDACT_PATHS = [
@@ -42,7 +43,8 @@ export function loggerParams(config: AppConfig): Params {
       // A request is logged by what identifies it, not by its headers: cheaper on every request
       // (the child logger serializes and redacts this eagerly), and no header can leak a secret.
       serializers: {
-        req: (req: { id?: unknown; method?: string; url?: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
+        // A URL is logged with any key in it redacted (such a request is refused, but a log line may come first).
+        req: (req: { id?: unknown; method?: string; url?: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url === undefined ? undefined : redactUrl(req.url), remoteAddress: req.remoteAddress }),
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },
       quietReqLogger: true,

@@ -7,6 +7,7 @@ import { Allow } from '../graphql/roles';
 import { BadInputError, NotFoundError } from '../messaging/domain-errors';
 import { CausationChain, CausedEvent, EventConnection, EventFilter, RecordedEventView, StreamVerification } from './audit.types';
 import { history, HistoryFilter } from './history';
+import { redactEvent } from './redaction';
 
 /** The largest cause tree returned at once; a bigger one is marked truncated. */
 const MAX_CHAIN = 10_000;
@@ -17,6 +18,8 @@ export function historyFilter(f: EventFilter | null | undefined): HistoryFilter 
 }
 
 const view = (e: RecordedEvent) => e as unknown as RecordedEventView;
+/** An event read for a cause chain, shown as history shows it: its secrets redacted. */
+const chainView = (e: RecordedEvent) => view(redactEvent(e));
 
 /**
  * The recorded history for auditors, read from the event store itself (never a read model),
@@ -67,7 +70,7 @@ export class EventsResolver {
       seen.add(parent.id);
       cause = parent.metadata.causationId;
     }
-    const ancestors = up.map((e, depth): CausedEvent => ({ event: view(e), parentId: depth === 0 ? null : up[depth - 1].id, depth }));
+    const ancestors = up.map((e, depth): CausedEvent => ({ event: chainView(e), parentId: depth === 0 ? null : up[depth - 1].id, depth }));
     const descendants: CausedEvent[] = [];
     let truncated = false;
     const visit = async (parent: RecordedEvent, depth: number): Promise<void> => {
@@ -78,7 +81,7 @@ export class EventsResolver {
           return;
         }
         seen.add(child.id);
-        descendants.push({ event: view(child), parentId: parent.id, depth });
+        descendants.push({ event: chainView(child), parentId: parent.id, depth });
         await visit(child, depth + 1);
       }
     };

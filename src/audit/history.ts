@@ -1,4 +1,5 @@
 import { AllFilter, EventStore, RecordedEvent } from '../event-store/event-store.port';
+import { redactEvent } from './redaction';
 
 /** What an auditor may filter the history by; the same for the `events` query and the NDJSON export. */
 export interface HistoryFilter {
@@ -18,7 +19,8 @@ const PAGE = 1000;
 /**
  * The recorded events matching the filter, in log order (or newest first), read a page at a
  * time from the event store: memory stays bounded whatever the size of the history. The store
- * narrows by stream and type; the rest is checked here.
+ * narrows by stream and type; the rest is checked here. Secrets are redacted (`redactEvent`): this
+ * is history as the `events` query and the export serve it.
  */
 export async function* history(
   log: EventStore,
@@ -39,7 +41,7 @@ export async function* history(
   let cursor = options.after;
   for (;;) {
     const page = await log.readAll({ direction, from: cursor, maxCount: PAGE, filter: store });
-    for (const e of page) if (keep(e)) yield e;
+    for (const e of page) if (keep(e)) yield redactEvent(e);
     if (page.length < PAGE) return;
     cursor = page[page.length - 1].position;
   }

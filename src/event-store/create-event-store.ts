@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import type { AppConfig } from '../config/config';
+import { logModeChanges, Warn } from '../storage/private-files';
 import type { EventStore } from './event-store.port';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 
 /**
- * EventStoreDB when a connection string is configured; otherwise the embedded SQLite log. The
- * EventStoreDB adapter (and its gRPC client) is loaded only when configured: the embedded default
- * does not pay its start-up time.
+ * EventStoreDB when a connection string is configured; otherwise the embedded SQLite log (file
+ * modes it had to tighten go to `warn`). The EventStoreDB adapter (and its gRPC client) is loaded
+ * only when configured: the embedded default does not pay its start-up time.
  */
-export async function createEventStore(config: AppConfig): Promise<EventStore> {
+export async function createEventStore(config: AppConfig, warn: Warn = () => undefined): Promise<EventStore> {
   const cs = config.event_store.connection_string;
   if (cs) {
     const { EsdbEventStore } = await import('./esdb/esdb-event-store');
@@ -24,13 +25,16 @@ export async function createEventStore(config: AppConfig): Promise<EventStore> {
     return store;
   }
   const file = join(config.storage.data_dir, 'events.db');
+  let store: SqliteEventStore;
   try {
-    return new SqliteEventStore(file, { groupCommit: config.event_store.group_commit });
+    store = new SqliteEventStore(file, { groupCommit: config.event_store.group_commit });
   } catch (err) {
     throw new Error(
       `cannot open the event log ${file} (storage.data_dir / DATA_DIR): ${(err as Error).message}`,
     );
   }
+  logModeChanges(store.tightened, warn);
+  return store;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

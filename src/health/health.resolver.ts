@@ -8,6 +8,7 @@ import { commandContext, GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
 import { Instance, IssueInput } from '../instances/instance.types';
 import { InstancesService } from '../instances/instances.service';
+import { INSTANCE_LABEL_VALUE_MAX, MAX_LABEL_BYTES, MAX_LABELS } from '../machines/labels';
 import { machineDecider, machineStream } from '../machines/machine.decider';
 import { Machine, MACHINE_ID, machineView } from '../machines/machine.types';
 import { repairTenantOf } from '../machines/machine.visibility';
@@ -43,14 +44,19 @@ export class ClaimMachineInput {
 @InputType()
 export class SetInstanceLabelsInput {
   @Field(() => ID) @IsString() @MaxLength(128) id!: string;
-  @Field(() => GraphQLJSON) @IsObject() labels!: Record<string, string>;
+  @Field(() => GraphQLJSON, {
+    description: `label keys to string values of at most ${INSTANCE_LABEL_VALUE_MAX} characters, merged into the instance's labels, which hold at most ${MAX_LABELS} labels and ${MAX_LABEL_BYTES} bytes`,
+  })
+  @IsObject()
+  labels!: Record<string, string>;
 }
 
 @InputType()
 export class CompleteRepairInput {
   @Field(() => ID) @IsString() @Matches(MACHINE_ID) machineId!: string;
   @Field() @IsString() @MinLength(1) @MaxLength(100) repairStatus!: string;
-  @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(4000) repairDetails?: string | null;
+  // It becomes the repair_details label: bounded as an instance label's value is.
+  @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(INSTANCE_LABEL_VALUE_MAX) repairDetails?: string | null;
   @Field(() => IssueInput, { nullable: true }) @IsOptional() @ValidateNested() @Type(() => IssueInput) issue?: IssueInput | null;
 }
 
@@ -105,7 +111,7 @@ export class HealthResolver {
   }
 
   @Allow('REPAIR_TENANT', 'OPERATOR', 'ADMIN')
-  @Mutation(() => Instance, { description: 'Sets labels on a repair instance: repair_status, repair_details, repair_eta.' })
+  @Mutation(() => Instance, { description: 'Sets labels on an instance: a repair tenant on its repair instance, and only repair_status, repair_details and repair_eta; an operator or admin any labels on any instance.' })
   async setInstanceLabels(@Args('input') input: SetInstanceLabelsInput, @Context() ctx: GqlContext): Promise<Instance> {
     await this.ownRepairInstance(ctx, input.id);
     await this.instances.setLabels(ctx, input.id, input.labels);

@@ -1,4 +1,4 @@
-import { checkLabels } from '../machines/labels';
+import { checkLabelMapSize, checkLabels, INSTANCE_LABEL_VALUE_MAX } from '../machines/labels';
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 
@@ -149,8 +149,11 @@ export const instanceDecider: Decider<InstanceCommand, InstanceEvent, InstanceSt
       case 'SetInstanceLabels': {
         if (!s.exists) throw new NotFoundError(`instance ${c.id} not found`, { instanceId: c.id });
         if (s.released) throw new FailedPreconditionError(`instance ${c.id} is RELEASED`, { instanceId: c.id });
-        checkLabels(c.labels, 1024);
-        return [{ type: 'InstanceLabelsChanged', data: { id: c.id, labels: { ...s.labels, ...c.labels }, at: c.at } }];
+        checkLabels(c.labels, INSTANCE_LABEL_VALUE_MAX);
+        // Labels set a few at a time add up: the bound is on the map the instance ends up with.
+        const labels = { ...s.labels, ...c.labels };
+        checkLabelMapSize(labels);
+        return [{ type: 'InstanceLabelsChanged', data: { id: c.id, labels, at: c.at } }];
       }
     }
   },

@@ -3,7 +3,7 @@ import type { DrainKind, DrainStatus } from '../drains/drain.rules';
 import { Decider, DomainEvent } from '../messaging/decider';
 import { BadInputError, ConflictError, FailedPreconditionError, NotFoundError } from '../messaging/domain-errors';
 import { HealthOverride, issueMessage, OverrideTemplate, preventsAllocation, REPAIR_REQUEST, TEMPLATES } from '../health/overrides';
-import { checkLabels } from './labels';
+import { checkLabels, MACHINE_LABEL_VALUE_MAX } from './labels';
 import { Condition, ConditionType, EffectiveState, effectiveState } from './machine.rules';
 
 export const MACHINE_PHASES = ['FACTORY_READY', 'READY', 'MAINTENANCE'] as const;
@@ -152,7 +152,18 @@ export interface NodeState {
 
 export const machineStream = (id: string) => `machine-${id}`;
 
-const MACHINE_LABEL_MAX = 256;
+/**
+ * An instance is asked for on a machine that holds one already. Only the tenant that holds it
+ * learns which instance (`ownInstanceId`); the message never names another tenant's.
+ */
+export class MachineTakenError extends ConflictError {
+  constructor(
+    readonly machineId: string,
+    readonly ownInstanceId: string | null,
+  ) {
+    super(ownInstanceId ? `machine ${machineId} already has this tenant's instance ${ownInstanceId}` : `machine ${machineId} already has an instance`, { machineId });
+  }
+}
 
 /** The server-derived fields of a state. Allocation also needs no instance and no blocking override (instances come later). */
 export function derive(s: MachineState): Derived {
@@ -221,13 +232,13 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       case 'RegisterMachine': {
         if (s.registered) throw new ConflictError(`machine ${c.id} is already registered`, { machineId: c.id });
         if (c.hypervisor && !c.capacity) throw new BadInputError('capacity', 'a hypervisor needs a capacity');
-        checkLabels(c.labels, MACHINE_LABEL_MAX);
+        checkLabels(c.labels, MACHINE_LABEL_VALUE_MAX);
         const { type: _t, ...data } = c;
         return withDerived(s, [{ type: 'MachineRegistered', data: { ...data, ...pendingDerived } }]);
       }
       case 'SetMachineLabels': {
         requireRegistered(s, c.id);
-        checkLabels(c.labels, MACHINE_LABEL_MAX);
+        checkLabels(c.labels, MACHINE_LABEL_VALUE_MAX);
         const same = Object.keys(c.labels).length === Object.keys(s.labels).length && Object.entries(c.labels).every(([k, v]) => s.labels[k] === v);
         return same ? [] : [{ type: 'MachineLabelsChanged', data: { id: c.id, labels: c.labels, at: c.at } }];
       }
@@ -298,7 +309,7 @@ export const machineDecider: Decider<MachineCommand, MachineEvent, MachineState>
       case 'AssignInstance': {
         requireRegistered(s, c.id);
         if (s.instance?.instanceId === c.instanceId) return [];
-        if (s.instance) throw new ConflictError(`machine ${c.id} already has instance ${s.instance.instanceId}`, { machineId: c.id });
+        if (s.instance) throw new MachineTakenError(c.id, s.instance.tenantId === c.tenantId ? s.instance.instanceId : null);
         if (c.purpose === 'REPAIR') {
           // A repair tenant takes exactly the machines that carry repair-request, whatever else blocks allocation.
           if (!s.overrides[REPAIR_REQUEST]) throw new FailedPreconditionError(`machine ${c.id} carries no ${REPAIR_REQUEST}`, { machineId: c.id });

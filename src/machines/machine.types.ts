@@ -18,6 +18,7 @@ import {
 } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 import { gqlEnum } from '../graphql/enums';
+import { MACHINE_LABEL_VALUE_MAX, MAX_LABEL_BYTES, MAX_LABELS } from './labels';
 import { MACHINE_PHASES, MachinePhase } from './machine.decider';
 import { CONDITION_TYPES, ConditionType, EFFECTIVE_STATES, EffectiveState } from './machine.rules';
 
@@ -26,6 +27,8 @@ export const EffectiveStateEnum = gqlEnum('EffectiveState', EFFECTIVE_STATES);
 export const ConditionTypeEnum = gqlEnum('ConditionType', CONDITION_TYPES);
 
 export const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+const LABEL_MAP = `label keys (1-63 letters, digits, _ . / -) to string values of at most ${MACHINE_LABEL_VALUE_MAX} characters; at most ${MAX_LABELS} labels and ${MAX_LABEL_BYTES} bytes`;
 
 @ObjectType()
 export class Condition {
@@ -119,7 +122,7 @@ export class RegisterMachinesInput {
   @Type(() => CapacityInput)
   capacity?: CapacityInput | null;
 
-  @Field(() => GraphQLJSON, { nullable: true }) @IsOptional() @IsObject() labels?: Record<string, string> | null;
+  @Field(() => GraphQLJSON, { nullable: true, description: LABEL_MAP }) @IsOptional() @IsObject() labels?: Record<string, string> | null;
 }
 
 @InputType()
@@ -129,10 +132,10 @@ export class MachineFilter {
   @Field(() => ConditionTypeEnum, { nullable: true, description: 'machines where this condition is true' })
   @IsOptional()
   condition?: ConditionType;
-  @Field(() => GraphQLJSON, { nullable: true, description: 'machines carrying all these labels' })
+  @Field(() => GraphQLJSON, { nullable: true, description: 'machines carrying all these labels: label keys (no dot) to string values, no operators' })
   @IsOptional()
   @IsObject()
-  labels?: Record<string, string>;
+  labels?: Record<string, unknown>;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() hypervisor?: boolean;
   @Field({ nullable: true }) @IsOptional() @IsBoolean() allocatable?: boolean;
 }
@@ -140,7 +143,7 @@ export class MachineFilter {
 @InputType()
 export class SetMachineLabelsInput {
   @Field(() => ID) @IsString() @Matches(MACHINE_ID) machineId!: string;
-  @Field(() => GraphQLJSON) @IsObject() labels!: Record<string, string>;
+  @Field(() => GraphQLJSON, { description: LABEL_MAP }) @IsObject() labels!: Record<string, string>;
   @Field({ nullable: true }) @IsOptional() @IsString() @MaxLength(128) requestId?: string;
 }
 

@@ -6,6 +6,7 @@ import { EVENT_STORE, EventStore, StreamNotFoundError } from '../event-store/eve
 import { toAsyncIterator } from '../graphql/async-iterator';
 import { commandContext, GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
+import { labelSelector } from './labels';
 import { canSee, visibleMachines } from './machine.visibility';
 import { DecideCommand } from '../messaging/decide.command';
 import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
@@ -96,7 +97,7 @@ export class MachinesResolver {
     if (f?.condition) query[`conditions.${f.condition}.status`] = true;
     if (f?.hypervisor !== undefined && f?.hypervisor !== null) query.hypervisor = f.hypervisor;
     if (f?.allocatable !== undefined && f?.allocatable !== null) query.allocatable = f.allocatable;
-    for (const [k, v] of Object.entries(f?.labels ?? {})) query[`labels.${k}`] = v;
+    Object.assign(query, labelSelector(f?.labels, 'filter.labels'));
     Object.assign(query, visibleMachines(ctx.principal));
     const total = await this.read.count('machines', query);
     const page = await this.read.find('machines', after ? { ...query, _id: { $gt: decodeCursor(after) } } : query, {

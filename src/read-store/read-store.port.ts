@@ -9,6 +9,13 @@ export const READ_STORE = Symbol('READ_STORE');
 export const POSITION_FIELD = '_pos';
 
 export type Doc = { _id: string } & Record<string, unknown>;
+
+/**
+ * Names that are a JavaScript object's machinery, never a document's field: as a key or a path
+ * segment each leads to a prototype (`doc.a.__proto__` is Object.prototype itself). Client input
+ * carrying one is refused at the edge, and no path walk of an adapter follows one.
+ */
+export const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 export type Filter = Record<string, unknown>;
 /** MongoDB update operators ($set, $unset, $inc, $push, $pull, $addToSet, $setOnInsert, ...). */
 export type Update = Record<string, unknown>;

@@ -53,6 +53,30 @@ describe('fast update path', () => {
     expect(accepted).toBeGreaterThanOrEqual(10);
   });
 
+  it.each([
+    ['$set', { '__proto__.polluted': 1 }],
+    ['$set', { 'labels.__proto__.polluted': 1 }],
+    ['$set', { 'labels.constructor.prototype.polluted': 1 }],
+    ['$set', { 'labels.prototype': 1 }],
+    ['$set', { constructor: 1 }],
+    ['$inc', { 'labels.__proto__.polluted': 1 }],
+    ['$unset', { '__proto__.hasOwnProperty': '' }],
+    ['$unset', { 'labels.constructor': '' }],
+  ] as Array<[string, Record<string, unknown>]>)('%s %j: a path through __proto__, constructor or prototype is declined, and no prototype changes', (op, expr) => {
+    const doc = base();
+    const original = Object.getOwnPropertyDescriptor(Object.prototype, 'hasOwnProperty')!;
+    const hasOwnProperty = original.value as unknown;
+    try {
+      expect(fastUpdate(doc, op, expr)).toBe(false);
+      expect(doc).toEqual(base());
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(Object.prototype.hasOwnProperty).toBe(hasOwnProperty);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+      Object.defineProperty(Object.prototype, 'hasOwnProperty', original);
+    }
+  });
+
   it('a value set is a copy: changing the document later leaves the update expression alone', () => {
     const labels = { rack: 'r9' };
     const doc = base();

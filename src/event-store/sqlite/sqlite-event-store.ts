@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import {
   AllFilter,
@@ -17,6 +17,7 @@ import {
   SubscribeOptions,
   WrongExpectedRevisionError,
 } from '../event-store.port';
+import { ModeChange, privateSqliteFile } from '../../storage/private-files';
 import { GENESIS_HASH, seal } from '../hash-chain';
 
 export interface SqliteEventStoreOptions {
@@ -160,6 +161,8 @@ function toRecorded(row: EventRow): RecordedEvent {
  */
 export class SqliteEventStore implements EventStore {
   readonly description: string;
+  /** The file modes tightened when the store opened (owner-only data), for the caller to log. */
+  readonly tightened: readonly ModeChange[];
   private readonly db: Database.Database;
   private readonly groupCommit: boolean;
   private readonly batchSize: number;
@@ -209,7 +212,7 @@ export class SqliteEventStore implements EventStore {
     this.groupCommit = options.groupCommit ?? true;
     this.batchSize = options.subscriptionBatchSize ?? 512;
     this.idleWakeMs = options.idleWakeMs ?? 1000;
-    mkdirSync(dirname(file), { recursive: true });
+    this.tightened = privateSqliteFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // Group commit syncs the WAL itself, off the event loop (see `durable`); one transaction per

@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Context } from 'mingo';
 import type { Query as MingoQuery } from 'mingo';
 import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, upsertSeed } from '../read-store.port';
+import { ModeChange, privateSqliteFile } from '../../storage/private-files';
 import { fastUpdate } from './fast-update';
 import { DuplicateKeyError, WriterClient } from './writer-client';
 import { ResultCache } from './result-cache';
@@ -178,6 +178,8 @@ function applyUpdate(doc: Doc, update: Update): void {
  */
 export class SqliteReadStore implements ReadStore {
   readonly description: string;
+  /** The file modes tightened when the store opened (owner-only data), for the caller to log. */
+  readonly tightened: readonly ModeChange[];
   private readonly db: Database.Database;
   private readonly indexed = new Map<string, Set<string>>();
   private readonly known = new Set<string>();
@@ -195,7 +197,7 @@ export class SqliteReadStore implements ReadStore {
   private inlineCommits = 0;
 
   constructor(file: string, options: SqliteReadStoreOptions = {}) {
-    mkdirSync(dirname(file), { recursive: true });
+    this.tightened = privateSqliteFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // Read models are rebuilt from the log after a power loss; NORMAL keeps commits atomic.
