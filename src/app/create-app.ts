@@ -13,7 +13,7 @@ import { inputValidationPipe } from '../graphql/validation';
 import { AppModule, AppOptions } from './app.module';
 import { bodyErrors } from './body-errors';
 import { DrydockExpressAdapter } from './http-server';
-import { refuseKeysInUpgradeUrls, refuseKeysInUrls } from './url-keys';
+import { refuseKeysInUrls } from './url-keys';
 
 /** Warnings about requests as such, in the `http` context. */
 async function httpLog(app: INestApplication): Promise<(details: Record<string, unknown>, message: string) => void> {
@@ -43,9 +43,6 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
 
 /** Starts listening and logs the one line that says where, on which stores, and on which Node runtime. */
 export async function listen(app: INestApplication, config: AppConfig): Promise<void> {
-  // WebSocket upgrades pass no middleware: their listeners (attached by init) go behind the same refusal.
-  await app.init();
-  refuseKeysInUpgradeUrls(app.getHttpServer(), await httpLog(app));
   await app.listen(config.server.port);
   const events = app.get<EventStore>(EVENT_STORE);
   const read = app.get<ReadStore>(READ_STORE);

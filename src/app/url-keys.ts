@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /**
@@ -82,26 +82,17 @@ export function refuseKeysInUrls(log: Log) {
   };
 }
 
-type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
-
 /**
- * The same for WebSocket upgrades, which never pass through middleware: the server's upgrade
- * listeners (graphql-ws) are put behind one that answers 400 to a URL carrying a key. Call once
- * the app is initialised (its listeners attached) and before it listens.
+ * The same for a WebSocket upgrade, which never passes through middleware: called first by the
+ * upgrade handler. Answers 400 on the raw socket and returns true when the URL carries a key.
  */
-export function refuseKeysInUpgradeUrls(server: Server, log: Log): void {
-  const listeners = server.listeners('upgrade') as UpgradeListener[];
-  server.removeAllListeners('upgrade');
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = req.url ?? '';
-    const parameter = keyParameterIn(url);
-    if (!parameter) {
-      for (const listener of listeners) listener.call(server, req, socket, head);
-      return;
-    }
-    log({ method: req.method, url: redactUrl(url), parameter, upgrade: true }, 'refused a request carrying an API key in its URL');
-    const { status, body } = refusal(url, parameter);
-    socket.on('error', () => socket.destroy());
-    socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  });
+export function refuseUpgradeCarryingKey(req: IncomingMessage, socket: Duplex, log: Log): boolean {
+  const url = req.url ?? '';
+  const parameter = keyParameterIn(url);
+  if (!parameter) return false;
+  log({ method: req.method, url: redactUrl(url), parameter, upgrade: true }, 'refused a request carrying an API key in its URL');
+  const { status, body } = refusal(url, parameter);
+  socket.on('error', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  return true;
 }

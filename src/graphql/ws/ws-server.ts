@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { PinoLogger } from 'nestjs-pino';
 import { WebSocketServer } from 'ws';
 import { ApiKeysService } from '../../access/api-keys.service';
+import { refuseUpgradeCarryingKey } from '../../app/url-keys';
 import { AppConfig } from '../../config/config';
 import { formatError } from '../errors';
 import { OperationLimits } from '../limits/operation-limits';
@@ -64,7 +65,9 @@ export class GraphqlWsServer implements OnApplicationBootstrap, BeforeApplicatio
     const wss = new WebSocketServer({ noServer: true, maxPayload: bytes.parse(this.config.graphql.body_limit) ?? undefined });
     this.wss = wss;
     this.dispose = this.serve(wss).dispose;
+    const log = (details: Record<string, unknown>, message: string) => this.logger.warn(details, message);
     server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      if (refuseUpgradeCarryingKey(req, socket, log)) return;
       const path = (req.url ?? '').split('?')[0];
       if (path !== PATH) {
         socket.destroy();
