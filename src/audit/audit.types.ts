@@ -13,6 +13,7 @@ export class EventMetadataView {
   @Field(() => Int) schemaVersion!: number;
   @Field(() => String, { nullable: true, description: 'SHA-256 over this event and prevHash (tamper evidence)' }) hash!: string | null;
   @Field(() => String, { nullable: true, description: 'the hash of the previous event in the stream' }) prevHash!: string | null;
+  @Field(() => Int, { nullable: true, description: 'what the hash covers: 3 also the time recorded and the position (the embedded store), 2 also the time (EventStoreDB); none: events chained before versions were recorded' }) hashVersion!: number | null;
 }
 
 @ObjectType('RecordedEvent')
@@ -71,7 +72,7 @@ export class CausationChain {
 export class ChainBreakView {
   @Field(() => Int) revision!: number;
   @Field(() => ID) eventId!: string;
-  @Field({ description: 'MISSING_HASH, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH or REVISION_GAP' }) reason!: string;
+  @Field({ description: 'MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH or REVISION_GAP' }) reason!: string;
   @Field() detail!: string;
 }
 
