@@ -185,14 +185,21 @@ describe('the whole log: seals and whole-log verification', () => {
     expect(found).toEqual({
       'machine-t-at': 'CONTENT_CHANGED',
       'machine-t-cause': 'CONTENT_CHANGED',
-      // Read in log order, the moved event is missing where it was.
-      'machine-t-pos': 'REVISION_GAP',
+      // Read in log order, the moved event is missing where it was: the next revision comes
+      // first, or before that a seal made after it finds the stream short of it.
+      'machine-t-pos': expect.stringMatching(/^(REVISION_GAP|TRUNCATED)$/),
       'machine-t-tail': 'TRUNCATED',
       'machine-t-gone': 'STREAM_MISSING',
       'machine-t-rewrite': 'SEAL_MISMATCH',
     });
     expect(report).toMatchObject({ ok: false, brokenStreams: 6 });
-    expect(report.breaks.find((b) => b.stream === 'machine-t-tail')).toMatchObject({ revision: 3 });
+    // The first seal the stream no longer reaches: one made after revision 2 or 3 (rounds ran as they were written).
+    expect([2, 3]).toContain(report.breaks.find((b) => b.stream === 'machine-t-tail')!.revision);
+    // A shorter list still counts them all; a list longer than a thousand is refused, by name.
+    const two = (await gql(port, '{ verifyLog(limit: 2) { brokenStreams breaks { stream } } }', undefined, auditor)).data!.verifyLog;
+    expect(two).toMatchObject({ brokenStreams: 6, breaks: [{ stream: 'machine-t-at' }, { stream: 'machine-t-cause' }] });
+    const tooMany = await gql(port, '{ verifyLog(limit: 1001) { ok } }', undefined, auditor);
+    expect(tooMany.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'limit' });
   });
 });
 
