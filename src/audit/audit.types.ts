@@ -139,7 +139,7 @@ export class LogBreakView {
   @Field() stream!: string;
   @Field({
     description:
-      'A chain break (MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH, REVISION_GAP), or against the seals: TRUNCATED (the stream ends before the head a seal recorded), STREAM_MISSING (no event of a sealed stream is left), SEAL_MISMATCH (the head a seal recorded was written again), BAD_SEAL (a seal that cannot be read or does not follow the one before it)',
+      'A chain break (MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH, REVISION_GAP), or against the seals: TRUNCATED (the stream ends before the head a seal recorded), STREAM_MISSING (no event of a sealed stream is left), SEAL_MISMATCH (the head a seal recorded was written again), BAD_SEAL (a seal that cannot be read or does not follow the one before it), ANCHOR_MISSING (the seal named by `anchor` is not in the log)',
   })
   reason!: string;
   @Field(() => Int, { nullable: true, description: 'the revision of the break, or the one a seal recorded' }) revision!: number | null;

@@ -28,6 +28,14 @@ function listedBreaks(limit: number): number {
   return limit;
 }
 
+const ANCHOR = "the hash of a seal from an earlier report (latestSeal.hash), kept outside Drydock: ANCHOR_MISSING when the log no longer holds it";
+
+function sealHash(anchor: string | null | undefined): string | undefined {
+  if (anchor == null) return undefined;
+  if (!/^[0-9a-f]{64}$/.test(anchor)) throw new BadInputError('anchor', 'must be a seal\'s hash: 64 hex digits');
+  return anchor;
+}
+
 const perSecond = (events: number, ms: number) => (ms > 0 ? (events * 1000) / ms : 0);
 
 function reportView(r: LogReport): LogVerification {
@@ -141,8 +149,11 @@ export class EventsResolver {
     description:
       "Verifies the whole log up to its head: every stream's hash chain, and every seal against the streams as they stood when it was made (a stream cut short, removed or written again). Reads the log a page at a time; for progress, subscribe to logVerification.",
   })
-  async verifyLog(@Args('limit', { type: () => Int, defaultValue: 100, description: 'the most breaks listed (all are counted), 0 to 1000' }) limit: number): Promise<LogVerification> {
-    return reportView(await verifyLog(this.log, { limit: listedBreaks(limit) }));
+  async verifyLog(
+    @Args('limit', { type: () => Int, defaultValue: 100, description: 'the most breaks listed (all are counted), 0 to 1000' }) limit: number,
+    @Args('anchor', { type: () => String, nullable: true, description: ANCHOR }) anchor: string | null | undefined,
+  ): Promise<LogVerification> {
+    return reportView(await verifyLog(this.log, { limit: listedBreaks(limit), anchor: sealHash(anchor) }));
   }
 
   @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
@@ -150,7 +161,10 @@ export class EventsResolver {
     resolve: (p: LogVerificationProgress) => p,
     description: 'The whole-log verification of verifyLog, with a step at least every half second: how far it is, and every break as it is found. The last step carries the report; then the subscription ends.',
   })
-  logVerification(@Args('limit', { type: () => Int, defaultValue: 100, description: 'the most breaks the report lists (the steps tell every one), 0 to 1000' }) limit: number): AsyncIterableIterator<LogVerificationProgress> {
-    return counted(progressViews(verifyLogSteps(this.log, { limit: listedBreaks(limit) })));
+  logVerification(
+    @Args('limit', { type: () => Int, defaultValue: 100, description: 'the most breaks the report lists (the steps tell every one), 0 to 1000' }) limit: number,
+    @Args('anchor', { type: () => String, nullable: true, description: ANCHOR }) anchor: string | null | undefined,
+  ): AsyncIterableIterator<LogVerificationProgress> {
+    return counted(progressViews(verifyLogSteps(this.log, { limit: listedBreaks(limit), anchor: sealHash(anchor) })));
   }
 }

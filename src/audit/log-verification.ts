@@ -8,9 +8,11 @@ import { readSeal, SEAL_STREAM, SealData } from '../event-store/log-seals';
  * newest events removed); `STREAM_MISSING`, a stream a seal recorded has no event left;
  * `SEAL_MISMATCH`, the stream's head where a seal was made is not the event it recorded (written
  * again with fresh hashes, or events moved); `BAD_SEAL`, a seal that cannot be read or does not
- * take up where the one before it stopped (a seal removed).
+ * take up where the one before it stopped (a seal removed); `ANCHOR_MISSING`, the seal whose hash
+ * the caller kept from an earlier check is not in the log (the log was cut after it, seals and all:
+ * what no seal left in the log can show).
  */
-export type LogBreakReason = ChainBreakReason | 'TRUNCATED' | 'STREAM_MISSING' | 'SEAL_MISMATCH' | 'BAD_SEAL';
+export type LogBreakReason = ChainBreakReason | 'TRUNCATED' | 'STREAM_MISSING' | 'SEAL_MISMATCH' | 'BAD_SEAL' | 'ANCHOR_MISSING';
 
 /** The first problem found in one stream. */
 export interface LogBreak {
@@ -67,6 +69,8 @@ export interface VerifyLogOptions {
   pageSize?: number;
   /** The least time between two progress steps. Default 500 ms. */
   progressEveryMs?: number;
+  /** The hash of a seal (`latestSeal.hash` of an earlier report, kept outside the log) that must still be in it. */
+  anchor?: string;
   now?: () => number;
 }
 
@@ -116,12 +120,14 @@ export async function* verifyLogSteps(log: EventStore, options: VerifyLogOptions
   let latestSeal: LatestSeal | null = null;
   /** Events (seals aside) read since the last seal applied, all after its `through`. */
   let unsealed = 0;
+  let anchored = false;
 
   const applySeal = (e: RecordedEvent) => {
     sealsApplied += 1;
     const seal = readSeal(e);
     if (typeof seal === 'string') return report({ stream: SEAL_STREAM, reason: 'BAD_SEAL', revision: e.revision, eventId: e.id, detail: seal });
     latestSeal = { position: e.position, revision: e.revision, hash: typeof e.metadata.hash === 'string' ? e.metadata.hash : null, through: seal.through, sealedAt: e.recordedAt };
+    if (latestSeal.hash !== null && latestSeal.hash === options.anchor) anchored = true;
     if (seal.through >= e.position) {
       report({ stream: SEAL_STREAM, reason: 'BAD_SEAL', revision: e.revision, eventId: e.id, detail: `the seal at position ${e.position} claims to cover positions up to ${seal.through}` });
     } else if (seal.from !== sealedThrough) {
@@ -179,6 +185,9 @@ export async function* verifyLogSteps(log: EventStore, options: VerifyLogOptions
   }
   // Every seal up to the head was made after the events it covers.
   for (; !pending.done; pending = await seals.next()) applySeal(pending.value.event);
+  if (options.anchor !== undefined && !anchored) {
+    report({ stream: SEAL_STREAM, reason: 'ANCHOR_MISSING', revision: null, eventId: null, detail: `no seal in the log up to position ${head} has the hash ${options.anchor}: the log was cut after it, or it is another log's` });
+  }
   position = head;
   yield step({
     ok: brokenStreams === 0,

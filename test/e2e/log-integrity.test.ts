@@ -115,6 +115,13 @@ describe('the whole log: seals and whole-log verification', () => {
     expect(heads.get('machine-lv-1')).toBe(3);
     expect(heads.get('legacy-1')).toBe(2);
     expect((await verifyStream('log-seals')).data!.verifyStream).toMatchObject({ ok: true });
+    // The latest seal's hash, kept outside, names a seal the log must still hold.
+    const anchored = await gql(port, 'query($a: String) { verifyLog(anchor: $a) { ok breaks { reason } } }', { a: report.latestSeal!.hash }, auditor);
+    expect(anchored.data!.verifyLog).toEqual({ ok: true, breaks: [] });
+    const elsewhere = await gql(port, 'query($a: String) { verifyLog(anchor: $a) { ok breaks { reason } } }', { a: 'f'.repeat(64) }, auditor);
+    expect(elsewhere.data!.verifyLog).toEqual({ ok: false, breaks: [{ reason: 'ANCHOR_MISSING' }] });
+    const notAHash = await gql(port, '{ verifyLog(anchor: "yesterday") { ok } }', undefined, auditor);
+    expect(notAHash.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'anchor' });
   });
 
   it('seal events are the log\'s own: projections pass them by and the domain views do not show them', async () => {

@@ -71,7 +71,7 @@ describe('seal rounds', () => {
     await store.close();
   });
 
-  it('a seal removed from the middle, or its stream cut after a seal, is found; removing the newest seal and what it covered is not', async () => {
+  it('a seal removed from the middle, or its stream cut after a seal, is found; removing the newest seal and what it covered only by its hash kept outside', async () => {
     const store = fresh();
     const file = (store as unknown as { file: string }).file;
     for (let round = 0; round < 3; round++) {
@@ -79,10 +79,16 @@ describe('seal rounds', () => {
       await sealLog(store, { actor });
     }
     expect(await verifyLog(store)).toMatchObject({ ok: true, seals: 3 });
+    // An older seal kept outside is still there too.
+    const earlier = (await store.readStream(SEAL_STREAM))[1].metadata.hash as string;
+    expect(await verifyLog(store, { anchor: earlier })).toMatchObject({ ok: true });
+    const anchor = (await verifyLog(store)).latestSeal!.hash!;
     const db = new Database(file);
-    // The newest seal and the stream it alone covered: nothing left says they were there.
+    // The newest seal and the stream it alone covered: nothing left in the log says they were
+    // there; only the newest seal's hash, kept outside, does.
     db.prepare(`DELETE FROM events WHERE stream IN ('${SEAL_STREAM}', 'r-2') AND position >= (SELECT position FROM events WHERE stream = 'r-2' AND revision = 0)`).run();
     expect(await verifyLog(store)).toMatchObject({ ok: true, seals: 2 });
+    expect(await verifyLog(store, { anchor })).toMatchObject({ ok: false, breaks: [{ stream: SEAL_STREAM, reason: 'ANCHOR_MISSING' }] });
     // The middle seal: the seals no longer follow on (and their chain has a gap).
     db.prepare(`DELETE FROM events WHERE stream = '${SEAL_STREAM}' AND revision = 0`).run();
     const report = await verifyLog(store);
