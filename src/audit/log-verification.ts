@@ -43,7 +43,7 @@ export interface LogReport {
   /** Events (seals aside) after the latest seal's `through`: not yet protected against removal. */
   unsealedEvents: number;
   brokenStreams: number;
-  /** One per broken stream, in the order found, at most `limit`. */
+  /** One per broken stream (and ANCHOR_MISSING besides), in the order found, at most `limit`. */
   breaks: LogBreak[];
   durationMs: number;
 }
@@ -104,10 +104,11 @@ export async function* verifyLogSteps(log: EventStore, options: VerifyLogOptions
   let position = 0;
   let lastStep = started;
 
-  const report = (b: LogBreak) => {
-    if (reported.has(b.stream)) return;
+  /** A stream's first problem; `always` tells one about the whole log even when its stream was reported already. */
+  const report = (b: LogBreak, always = false) => {
+    if (reported.has(b.stream) && !always) return;
+    if (!reported.has(b.stream)) brokenStreams += 1;
     reported.add(b.stream);
-    brokenStreams += 1;
     if (breaks.length < limit) breaks.push(b);
     newBreaks.push(b);
   };
@@ -186,7 +187,7 @@ export async function* verifyLogSteps(log: EventStore, options: VerifyLogOptions
   // Every seal up to the head was made after the events it covers.
   for (; !pending.done; pending = await seals.next()) applySeal(pending.value.event);
   if (options.anchor !== undefined && !anchored) {
-    report({ stream: SEAL_STREAM, reason: 'ANCHOR_MISSING', revision: null, eventId: null, detail: `no seal in the log up to position ${head} has the hash ${options.anchor}: the log was cut after it, or it is another log's` });
+    report({ stream: SEAL_STREAM, reason: 'ANCHOR_MISSING', revision: null, eventId: null, detail: `no seal in the log up to position ${head} has the hash ${options.anchor}: the log was cut after it, or it is another log's` }, true);
   }
   position = head;
   yield step({
