@@ -71,7 +71,7 @@ describe('seal rounds', () => {
     await store.close();
   });
 
-  it('a seal removed from the middle, or its stream cut after a seal, is found; removing the newest seal and what it covered only by its hash kept outside', async () => {
+  it('a seal removed from the middle is found; the newest seal removed with what it alone covered, only by its hash kept outside', async () => {
     const store = fresh();
     const file = (store as unknown as { file: string }).file;
     for (let round = 0; round < 3; round++) {
