@@ -262,9 +262,10 @@ describe('the whole-log verification of a large log', () => {
     const { server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'data'), LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-old-space-size=128', PROJECTION_BATCH_SIZE: '50', EVENTSTORE_SEAL_INTERVAL_MS: '3600000' });
     try {
       const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024;
-      await waitFor(async () => ((await gql(port, '{ projections { lag } }')).data?.projections as Array<{ lag: number }> | undefined)?.every((p) => p.lag === 0) ?? false, 90_000, 'the projections');
-      // The first seal round (at start-up) covered the whole log.
-      await waitForReport(port, (r) => r.unsealedEvents === 0);
+      await waitFor(async () => ((await gql(port, '{ projections { lag } }')).data?.projections as Array<{ lag: number }> | undefined)?.every((p) => p.lag === 0) ?? false, 180_000, 'the projections');
+      // The first seal round (at start-up) covers the whole log: wait for its last seal.
+      const lastSeal = async () => ((await gql(port, '{ events(filter: { stream: "log-seals" }, first: 1, before: "9007199254740991") { nodes { data } } }')).data?.events.nodes[0]?.data as { through: number } | undefined)?.through ?? 0;
+      await waitFor(async () => (await lastSeal()) >= TOTAL, 60_000, 'the first seal round');
       const before = rss();
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
