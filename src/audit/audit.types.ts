@@ -1,4 +1,4 @@
-import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
+import { Field, Float, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { ArrayMaxSize, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { GraphQLDateTime, GraphQLJSON } from 'graphql-scalars';
 import { PositionScalar } from '../graphql/scalars';
@@ -13,6 +13,7 @@ export class EventMetadataView {
   @Field(() => Int) schemaVersion!: number;
   @Field(() => String, { nullable: true, description: 'SHA-256 over this event and prevHash (tamper evidence)' }) hash!: string | null;
   @Field(() => String, { nullable: true, description: 'the hash of the previous event in the stream' }) prevHash!: string | null;
+  @Field(() => Int, { nullable: true, description: 'what the hash covers: 3 also the time recorded and the position (the embedded store), 2 also the time (EventStoreDB); none: events chained before versions were recorded' }) hashVersion!: number | null;
 }
 
 @ObjectType('RecordedEvent')
@@ -71,7 +72,7 @@ export class CausationChain {
 export class ChainBreakView {
   @Field(() => Int) revision!: number;
   @Field(() => ID) eventId!: string;
-  @Field({ description: 'MISSING_HASH, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH or REVISION_GAP' }) reason!: string;
+  @Field({ description: 'MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH or REVISION_GAP' }) reason!: string;
   @Field() detail!: string;
 }
 
@@ -131,4 +132,54 @@ export class DrainAt {
   @Field(() => GraphQLJSON, { description: 'each VM of the plan with its status then' }) vms!: unknown[];
   @Field(() => GraphQLDateTime, { nullable: true }) startedAt!: string | null;
   @Field(() => GraphQLDateTime, { nullable: true }) finishedAt!: string | null;
+}
+
+@ObjectType({ description: 'The first problem found in one stream by the whole-log verification.' })
+export class LogBreakView {
+  @Field() stream!: string;
+  @Field({
+    description:
+      'A chain break (MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH, REVISION_GAP), or against the seals: TRUNCATED (the stream ends before the head a seal recorded), STREAM_MISSING (no event of a sealed stream is left), SEAL_MISMATCH (the head a seal recorded was written again), BAD_SEAL (a seal that cannot be read or does not follow the one before it), ANCHOR_MISSING (the seal named by `anchor` is not in the log)',
+  })
+  reason!: string;
+  @Field(() => Int, { nullable: true, description: 'the revision of the break, or the one a seal recorded' }) revision!: number | null;
+  @Field(() => ID, { nullable: true }) eventId!: string | null;
+  @Field() detail!: string;
+}
+
+@ObjectType({ description: 'The newest seal: the log is sealed up to its `through`. Keep its hash outside Drydock to tell later whether the log was cut after it.' })
+export class LatestSealView {
+  @Field(() => PositionScalar) position!: number;
+  @Field(() => Int) revision!: number;
+  @Field(() => String, { nullable: true }) hash!: string | null;
+  @Field(() => PositionScalar, { description: 'every stream head up to this position is sealed' }) through!: number;
+  @Field(() => GraphQLDateTime) sealedAt!: string;
+}
+
+@ObjectType({ description: 'The whole log verified: every stream\'s hash chain, and every seal against the streams as they stood when it was made.' })
+export class LogVerification {
+  @Field() ok!: boolean;
+  @Field(() => PositionScalar, { description: 'the head of the log when the check began; later events are left to the next check' }) head!: number;
+  @Field(() => Int) checkedEvents!: number;
+  @Field(() => Int) checkedStreams!: number;
+  @Field(() => Int, { description: 'seal events checked' }) seals!: number;
+  @Field(() => LatestSealView, { nullable: true }) latestSeal!: LatestSealView | null;
+  @Field(() => Int, { description: 'events after the latest seal (seals aside): not yet protected against removal' }) unsealedEvents!: number;
+  @Field(() => Int) brokenStreams!: number;
+  @Field(() => [LogBreakView], { description: 'one per broken stream, in the order found, up to `limit`' }) breaks!: LogBreakView[];
+  @Field(() => Float) durationSeconds!: number;
+  @Field(() => Float) eventsPerSecond!: number;
+}
+
+@ObjectType({ description: 'A step of a whole-log verification; the last one carries the report.' })
+export class LogVerificationProgress {
+  @Field(() => Int) checkedEvents!: number;
+  @Field(() => Int) checkedStreams!: number;
+  @Field(() => PositionScalar, { description: 'the position of the last event checked' }) position!: number;
+  @Field(() => PositionScalar) head!: number;
+  @Field(() => Float, { description: '0..1, by position' }) progress!: number;
+  @Field(() => Float) eventsPerSecond!: number;
+  @Field(() => Int) brokenStreams!: number;
+  @Field(() => [LogBreakView], { description: 'every break found since the previous step' }) newBreaks!: LogBreakView[];
+  @Field(() => LogVerification, { nullable: true, description: 'on the last step' }) report!: LogVerification | null;
 }

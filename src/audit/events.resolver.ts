@@ -1,13 +1,15 @@
 import { Inject } from '@nestjs/common';
-import { Args, ID, Int, Query, Resolver } from '@nestjs/graphql';
+import { Args, ID, Int, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { EVENT_STORE, EventStore, RecordedEvent, StreamNotFoundError } from '../event-store/event-store.port';
 import { ChainVerifier } from '../event-store/hash-chain';
+import { counted } from '../graphql/async-iterator';
 import { PositionScalar } from '../graphql/scalars';
 import { Allow } from '../graphql/roles';
 import { BadInputError, NotFoundError } from '../messaging/domain-errors';
-import { CausationChain, CausedEvent, EventConnection, EventFilter, RecordedEventView, StreamVerification } from './audit.types';
+import { CausationChain, CausedEvent, EventConnection, EventFilter, LogVerification, LogVerificationProgress, RecordedEventView, StreamVerification } from './audit.types';
 import { history, HistoryFilter } from './history';
 import { redactEvent } from './redaction';
+import { LogProgress, LogReport, verifyLog, verifyLogSteps } from './log-verification';
 
 /** The largest cause tree returned at once; a bigger one is marked truncated. */
 const MAX_CHAIN = 10_000;
@@ -20,6 +22,46 @@ export function historyFilter(f: EventFilter | null | undefined): HistoryFilter 
 const view = (e: RecordedEvent) => e as unknown as RecordedEventView;
 /** An event read for a cause chain, shown as history shows it: its secrets redacted. */
 const chainView = (e: RecordedEvent) => view(redactEvent(e));
+
+/** The most breaks a whole-log report lists (a subscription's steps tell every one). */
+const MAX_LISTED_BREAKS = 1000;
+
+function listedBreaks(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LISTED_BREAKS) throw new BadInputError('limit', `must be between 0 and ${MAX_LISTED_BREAKS}`);
+  return limit;
+}
+
+const ANCHOR = "the hash of a seal from an earlier report (latestSeal.hash), kept outside Drydock: ANCHOR_MISSING when the log no longer holds it";
+
+function sealHash(anchor: string | null | undefined): string | undefined {
+  if (anchor == null) return undefined;
+  if (!/^[0-9a-f]{64}$/.test(anchor)) throw new BadInputError('anchor', 'must be a seal\'s hash: 64 hex digits');
+  return anchor;
+}
+
+const perSecond = (events: number, ms: number) => (ms > 0 ? (events * 1000) / ms : 0);
+
+function reportView(r: LogReport): LogVerification {
+  return { ...r, durationSeconds: r.durationMs / 1000, eventsPerSecond: perSecond(r.checkedEvents, r.durationMs) };
+}
+
+function progressView(p: LogProgress): LogVerificationProgress {
+  return {
+    checkedEvents: p.checkedEvents,
+    checkedStreams: p.checkedStreams,
+    position: p.position,
+    head: p.head,
+    progress: p.head > 0 ? Math.min(1, p.position / p.head) : 1,
+    eventsPerSecond: perSecond(p.checkedEvents, p.elapsedMs),
+    brokenStreams: p.brokenStreams,
+    newBreaks: p.newBreaks,
+    report: p.report && reportView(p.report),
+  };
+}
+
+async function* progressViews(steps: AsyncGenerator<LogProgress>): AsyncGenerator<LogVerificationProgress> {
+  for await (const step of steps) yield progressView(step);
+}
 
 /**
  * The recorded history for auditors, read from the event store itself (never a read model),
@@ -103,5 +145,29 @@ export class EventsResolver {
       from = page[page.length - 1].revision + 1;
     }
     return { stream, ok: verifier.firstBreak === null, checked: verifier.checked, lastHash: verifier.checked ? verifier.lastHash : null, firstBreak: verifier.firstBreak };
+  }
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Query(() => LogVerification, {
+    description:
+      "Verifies the whole log up to its head: every stream's hash chain, and every seal against the streams as they stood when it was made (a stream cut short, removed or written again). Reads the log a page at a time; for progress, subscribe to logVerification.",
+  })
+  async verifyLog(
+    @Args('limit', { type: () => Int, defaultValue: 100, description: 'the most breaks listed (all are counted), 0 to 1000' }) limit: number,
+    @Args('anchor', { type: () => String, nullable: true, description: ANCHOR }) anchor: string | null | undefined,
+  ): Promise<LogVerification> {
+    return reportView(await verifyLog(this.log, { limit: listedBreaks(limit), anchor: sealHash(anchor) }));
+  }
+
+  @Allow('OPERATOR', 'AUDITOR', 'ADMIN')
+  @Subscription(() => LogVerificationProgress, {
+    resolve: (p: LogVerificationProgress) => p,
+    description: 'The whole-log verification of verifyLog, with a step at least every half second: how far it is, and every break as it is found. The last step carries the report; then the subscription ends.',
+  })
+  logVerification(
+    @Args('limit', { type: () => Int, defaultValue: 100, description: 'the most breaks the report lists (the steps tell every one), 0 to 1000' }) limit: number,
+    @Args('anchor', { type: () => String, nullable: true, description: ANCHOR }) anchor: string | null | undefined,
+  ): AsyncIterableIterator<LogVerificationProgress> {
+    return counted(progressViews(verifyLogSteps(this.log, { limit: listedBreaks(limit), anchor: sealHash(anchor) })));
   }
 }

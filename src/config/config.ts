@@ -52,6 +52,15 @@ class EventStoreConfig {
   @IsOptional()
   @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit' })
   namespace?: string;
+
+  /**
+   * How often the log is sealed: a seal event records the head of every stream that moved since
+   * the last one, so that verifyLog finds a stream cut short or removed after it. One instance
+   * seals at a time (under a lease), and once more as it stops cleanly. 0: no seals.
+   */
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be 0 (no seals) or more' })
+  seal_interval_ms = 60_000;
 }
 
 class ReadStoreConfig {
@@ -299,6 +308,7 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['EVENTSTORE_CONNECTION_STRING', 'event_store.connection_string', 'string'],
   ['EVENTSTORE_GROUP_COMMIT', 'event_store.group_commit', 'bool'],
   ['EVENTSTORE_NAMESPACE', 'event_store.namespace', 'string'],
+  ['EVENTSTORE_SEAL_INTERVAL_MS', 'event_store.seal_interval_ms', 'int'],
   ['MONGODB_URI', 'read_store.mongodb_uri', 'string'],
   ['READ_STORE_WRITER_THREAD', 'read_store.writer_thread', 'bool'],
   ['AUTO_MACHINE_REPAIR_ENABLED', 'auto_machine_repair_plugin.enabled', 'bool'],

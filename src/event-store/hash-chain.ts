@@ -5,12 +5,35 @@ import type { EventMetadata, NewEvent, RecordedEvent } from './event-store.port'
 /**
  * Tamper evidence: every event's metadata carries `hash`, a SHA-256 over its content and the
  * previous event's hash in the same stream (`prevHash`). Changing, removing or reordering an
- * event breaks the chain from that event on. The adapters seal events as they append them;
+ * event breaks the chain from that event on. The adapters chain events as they append them;
  * anyone can recompute the chain from the log alone.
+ *
+ * What the hash covers is the event as the store keeps it, and the metadata's `hashVersion` says
+ * which fields that is (`HASH_VERSIONS`): every version covers the id, stream, revision, type,
+ * data and metadata (less the two hashes; what caused the event is in the metadata, and a store
+ * that indexes it apart hands out the indexed value there, so an edit of either breaks the chain).
+ * Version 2 adds when the event was recorded; version 3 adds its global position too. A chain
+ * written with an earlier version still verifies by that version's rule, and a stream may hold
+ * several versions, one after another.
  */
 export const GENESIS_HASH = '0'.repeat(64);
 
-type Hashable = Pick<RecordedEvent, 'id' | 'stream' | 'revision' | 'type' | 'data' | 'metadata'>;
+/**
+ * 1 (no `hashVersion`): chains written before the version was recorded.
+ * 2: + `recordedAt`. EventStoreDB, which gives an event its position as it commits it, after the hash.
+ * 3: + `recordedAt` and `position`. The embedded store, which assigns both before it hashes.
+ */
+export const HASH_VERSIONS = [1, 2, 3] as const;
+export type HashVersion = (typeof HASH_VERSIONS)[number];
+
+type Hashable = Pick<RecordedEvent, 'id' | 'stream' | 'revision' | 'position' | 'recordedAt' | 'type' | 'data' | 'metadata'>;
+
+/** What the store keeps of an event besides its content, fixed before it is hashed. */
+export interface StoredFields {
+  recordedAt: string;
+  /** The global position of the first event; absent when the store assigns it as it commits (version 2). */
+  firstPosition?: number;
+}
 
 /** The metadata the hash covers: all of it but the chain's own two fields. */
 function unchained(metadata: EventMetadata): EventMetadata {
@@ -19,66 +42,84 @@ function unchained(metadata: EventMetadata): EventMetadata {
   return rest;
 }
 
+/** The version of the hash an event was chained with, or null when its metadata names none we know. */
+export function hashVersionOf(metadata: EventMetadata): HashVersion | null {
+  const v = metadata.hashVersion;
+  if (v === undefined) return 1;
+  return (HASH_VERSIONS as readonly unknown[]).includes(v) ? (v as HashVersion) : null;
+}
+
 /**
  * The text the hash covers: the stable JSON (keys sorted at every level) of the event's id,
- * stream, revision, type, data and metadata (less the hashes). It is composed from the stable
- * JSON of data and metadata, which the embedded store also keeps as the stored text: one
- * serialization of each instead of two. The whole sorts its keys as data, id, metadata,
- * revision, stream, type, so the composition is the same text as the stable JSON of the whole
- * object (a test holds it to that: chains already written were hashed over the whole).
+ * stream, revision, type, data and metadata (less the hashes), with `recordedAt` from version 2
+ * and `position` from version 3. It is composed from the stable JSON of data and metadata, which
+ * the embedded store also keeps as the stored text: one serialization of each instead of two.
+ * The keys are in the order the stable JSON of the whole object sorts them (data, id, metadata,
+ * position, recordedAt, revision, stream, type), so the composition is that very text (a test
+ * holds it to that: chains already written were hashed over the whole).
  */
-function content(e: Hashable, data: string, metadata: string): string {
-  return `{"data":${data},"id":${stringify(e.id)},"metadata":${metadata},"revision":${stringify(e.revision)},"stream":${stringify(e.stream)},"type":${stringify(e.type)}}`;
+function content(e: Hashable, data: string, metadata: string, version: HashVersion): string {
+  const position = version >= 3 ? `,"position":${stringify(e.position)}` : '';
+  const recordedAt = version >= 2 ? `,"recordedAt":${stringify(e.recordedAt)}` : '';
+  return `{"data":${data},"id":${stringify(e.id)},"metadata":${metadata}${position}${recordedAt},"revision":${stringify(e.revision)},"stream":${stringify(e.stream)},"type":${stringify(e.type)}}`;
 }
 
 // One-shot hashing of the joined string: the same digest as streaming the parts, a fifth of the cost.
 const digest = (prevHash: string, text: string) => hash('sha256', `${prevHash}\n${text}`, 'hex');
 
-/** The hash of an event given its predecessor's: over id, stream, revision, type, data and metadata (less the hashes). */
-export function eventHash(prevHash: string, e: Hashable): string {
-  return digest(prevHash, content(e, stringify(e.data), stringify(unchained(e.metadata))));
+/** The hash of an event given its predecessor's, by the rule of the version its metadata names (null: a version unknown here). */
+export function eventHash(prevHash: string, e: Hashable): string | null {
+  const version = hashVersionOf(e.metadata);
+  if (version === null) return null;
+  return digest(prevHash, content(e, stringify(e.data), stringify(unchained(e.metadata)), version));
 }
 
 /** An event as it is stored: its place in the chain, and its data and metadata (with both hashes) as JSON text. */
-export interface SealedEvent {
+export interface ChainedEvent {
   event: NewEvent;
+  /** The metadata the hash covers: the event's own, with `hashVersion`. */
+  metadata: EventMetadata;
   prevHash: string;
   hash: string;
-  data: string;
-  metadata: string;
+  dataJson: string;
+  metadataJson: string;
 }
 
 /** An event's metadata with its place in the chain. */
-export function chainedMetadata(s: SealedEvent): EventMetadata {
-  return { ...unchained(s.event.metadata), prevHash: s.prevHash, hash: s.hash };
+export function chainedMetadata(c: ChainedEvent): EventMetadata {
+  return { ...c.metadata, prevHash: c.prevHash, hash: c.hash };
 }
 
 /**
  * The events as they will be stored at revisions `firstRevision`, ... : each one's hash and its
  * predecessor's, and its JSON text (its data's stable JSON, and its metadata's with `prevHash`
- * and `hash` after the rest). Returns the last hash too.
+ * and `hash` after the rest). The hash is of the newest version the store's fields allow: 3 with
+ * positions, 2 without. Returns the last hash too.
  */
-export function seal(stream: string, firstRevision: number, prevHash: string, events: readonly NewEvent[]): { sealed: SealedEvent[]; lastHash: string } {
+export function chain(stream: string, firstRevision: number, prevHash: string, events: readonly NewEvent[], stored: StoredFields): { chained: ChainedEvent[]; lastHash: string } {
+  const version: HashVersion = stored.firstPosition === undefined ? 2 : 3;
   let prev = prevHash;
-  const sealed = events.map((e, i): SealedEvent => {
-    const covered = unchained(e.metadata);
+  const chained = events.map((e, i): ChainedEvent => {
+    const covered: EventMetadata = { ...unchained(e.metadata), hashVersion: version };
     const dataJson = stringify(e.data);
-    const metadataJson = stringify(covered);
-    const hash = digest(prev, content({ id: e.id, stream, revision: firstRevision + i, type: e.type, data: e.data, metadata: covered }, dataJson, metadataJson));
-    const sealedEvent: SealedEvent = { event: e, prevHash: prev, hash, data: dataJson, metadata: withChain(metadataJson, prev, hash) };
+    const coveredJson = stringify(covered);
+    const position = stored.firstPosition === undefined ? 0 : stored.firstPosition + i;
+    const fields = { id: e.id, stream, revision: firstRevision + i, position, recordedAt: stored.recordedAt, type: e.type, data: e.data, metadata: covered };
+    const hash = digest(prev, content(fields, dataJson, coveredJson, version));
+    const c: ChainedEvent = { event: e, metadata: covered, prevHash: prev, hash, dataJson, metadataJson: withChain(coveredJson, prev, hash) };
     prev = hash;
-    return sealedEvent;
+    return c;
   });
-  return { sealed, lastHash: prev };
+  return { chained, lastHash: prev };
 }
 
 /** An object's JSON text with `prevHash` and `hash` added after its own fields. */
 function withChain(objectJson: string, prevHash: string, hash: string): string {
-  const chain = `"prevHash":${stringify(prevHash)},"hash":${stringify(hash)}`;
-  return objectJson === '{}' ? `{${chain}}` : `${objectJson.slice(0, -1)},${chain}}`;
+  const link = `"prevHash":${stringify(prevHash)},"hash":${stringify(hash)}`;
+  return objectJson === '{}' ? `{${link}}` : `${objectJson.slice(0, -1)},${link}}`;
 }
 
-export type ChainBreakReason = 'MISSING_HASH' | 'CONTENT_CHANGED' | 'PREVIOUS_HASH_MISMATCH' | 'REVISION_GAP';
+export type ChainBreakReason = 'MISSING_HASH' | 'UNKNOWN_HASH_VERSION' | 'CONTENT_CHANGED' | 'PREVIOUS_HASH_MISMATCH' | 'REVISION_GAP';
 
 export interface ChainBreak {
   revision: number;
@@ -96,20 +137,27 @@ export class ChainVerifier {
 
   /** Feeds the next events in order; returns false once a break is found (stop reading). */
   feed(events: readonly Hashable[]): boolean {
-    for (const e of events) {
-      if (this.firstBreak) return false;
-      this.checked += 1;
-      const stored = typeof e.metadata.hash === 'string' ? e.metadata.hash : null;
-      const storedPrev = typeof e.metadata.prevHash === 'string' ? e.metadata.prevHash : null;
-      if (e.revision !== this.nextRevision) {
-        this.break(e, 'REVISION_GAP', `expected revision ${this.nextRevision}, found ${e.revision}: events are missing`);
-      } else if (stored === null || storedPrev === null) {
-        this.break(e, 'MISSING_HASH', 'the event carries no hash chain');
-      } else if (storedPrev !== this.prevHash) {
-        this.break(e, 'PREVIOUS_HASH_MISMATCH', 'the event does not follow the one before it in the stream');
-      } else if (eventHash(storedPrev, e) !== stored) {
-        this.break(e, 'CONTENT_CHANGED', 'the event content does not match its hash');
-      } else {
+    for (const e of events) if (!this.next(e)) return false;
+    return this.firstBreak === null;
+  }
+
+  /** Checks one more event; false once the chain is broken (at this event or before). */
+  next(e: Hashable): boolean {
+    if (this.firstBreak) return false;
+    this.checked += 1;
+    const stored = typeof e.metadata.hash === 'string' ? e.metadata.hash : null;
+    const storedPrev = typeof e.metadata.prevHash === 'string' ? e.metadata.prevHash : null;
+    if (e.revision !== this.nextRevision) {
+      this.break(e, 'REVISION_GAP', `expected revision ${this.nextRevision}, found ${e.revision}: events are missing or out of order`);
+    } else if (stored === null || storedPrev === null) {
+      this.break(e, 'MISSING_HASH', 'the event carries no hash chain');
+    } else if (storedPrev !== this.prevHash) {
+      this.break(e, 'PREVIOUS_HASH_MISMATCH', 'the event does not follow the one before it in the stream');
+    } else {
+      const computed = eventHash(storedPrev, e);
+      if (computed === null) this.break(e, 'UNKNOWN_HASH_VERSION', `the event names hash version ${JSON.stringify(e.metadata.hashVersion)}, which is not one of ${HASH_VERSIONS.join(', ')}`);
+      else if (computed !== stored) this.break(e, 'CONTENT_CHANGED', 'the event as stored does not match its hash');
+      else {
         this.prevHash = stored;
         this.nextRevision += 1;
       }
@@ -119,6 +167,11 @@ export class ChainVerifier {
 
   get lastHash(): string {
     return this.prevHash;
+  }
+
+  /** The revision of the last event verified, -1 before the first. */
+  get lastRevision(): number {
+    return this.nextRevision - 1;
   }
 
   private break(e: Hashable, reason: ChainBreakReason, detail: string): void {

@@ -55,3 +55,42 @@ export function toAsyncIterator<T>(source: Observable<T>): AsyncIterableIterator
   };
   return iterator;
 }
+
+/**
+ * An async iterator a subscription resolver returns as it is, counted among the open
+ * subscriptions until it ends or the client leaves. It is read at the pace the client takes its
+ * messages (a generator runs no further than asked).
+ */
+export function counted<T>(source: AsyncIterator<T>): AsyncIterableIterator<T> {
+  let done = false;
+  open++;
+  const finish = () => {
+    if (!done) open--;
+    done = true;
+  };
+  const settle = async (step: Promise<IteratorResult<T>>) => {
+    try {
+      const r = await step;
+      if (r.done) finish();
+      return r;
+    } catch (err) {
+      finish();
+      throw err;
+    }
+  };
+  const iterator: AsyncIterableIterator<T> = {
+    next: () => settle(source.next()),
+    return: (value?: unknown) => {
+      finish();
+      return source.return ? source.return(value as T) : Promise.resolve({ value: undefined as never, done: true });
+    },
+    throw: (err?: unknown) => {
+      finish();
+      return source.throw ? source.throw(err) : Promise.reject(err);
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

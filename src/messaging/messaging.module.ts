@@ -47,7 +47,7 @@ export class MessagingModule {
         SagasService,
         ExecutorHost,
       ],
-      exports: [CqrsModule, CommandPipeline, RunnerRegistry, ProjectionsService, ExecutorHost],
+      exports: [CqrsModule, CommandPipeline, RunnerRegistry, ProjectionsService, ExecutorHost, Leases],
     };
   }
 }

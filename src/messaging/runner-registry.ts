@@ -5,12 +5,12 @@ export type RunnerState = 'starting' | 'running' | 'standby' | 'rebuilding' | 's
 
 export interface RunnerStatus {
   name: string;
-  kind: 'projection' | 'saga' | 'executor';
+  kind: 'projection' | 'saga' | 'executor' | 'sealer';
   state: RunnerState;
   error?: string;
 }
 
-/** Every subscription runner (projection or saga) and the executors report here; /readyz reads it. */
+/** Every subscription runner (projection or saga), the executors and the log's sealer report here; /readyz reads it. */
 @Injectable()
 export class RunnerRegistry {
   private readonly runners = new Map<string, () => RunnerStatus>();

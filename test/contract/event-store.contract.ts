@@ -177,7 +177,12 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       const [read] = await store.readStream(s('m-1'));
       expect(read.id).toBe(e.id);
       expect(read.data).toEqual(e.data);
-      expect(read.metadata).toEqual({ ...e.metadata, hash: expect.stringMatching(/^[0-9a-f]{64}$/), prevHash: GENESIS_HASH });
+      // As written, with the chain's fields: the hash, its predecessor's, and the rule's version
+      // (2 keeps the time it hashed in the metadata: its store gives the position on commit).
+      const { hash, prevHash, hashVersion, recordedAt, ...own } = read.metadata;
+      expect(own).toEqual(e.metadata);
+      expect({ hash, prevHash }).toEqual({ hash: expect.stringMatching(/^[0-9a-f]{64}$/), prevHash: GENESIS_HASH });
+      expect(hashVersion === 2 ? { hashVersion, recordedAt } : { hashVersion, recordedAt }).toEqual(hashVersion === 2 ? { hashVersion: 2, recordedAt: read.recordedAt } : { hashVersion: 3, recordedAt: undefined });
       expect(read.stream).toBe(s('m-1'));
       expect(Date.parse(read.recordedAt)).not.toBeNaN();
     });
@@ -307,6 +312,22 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       const verifier = new ChainVerifier();
       expect(verifier.feed(events)).toBe(false);
       expect(verifier.firstBreak).toMatchObject({ revision: 1, reason: 'CONTENT_CHANGED' });
+    });
+
+    it('the chain covers what the store keeps: the time recorded, and the position where the store assigns it before hashing', async () => {
+      await store.append(s('h-3'), [newEvent('A', { n: 1 }), newEvent('B', { n: 2 }), newEvent('C', { n: 3 })], 'no_stream');
+      const events = await store.readStream(s('h-3'));
+      expect(new ChainVerifier().feed(events)).toBe(true);
+      const broken = (i: number, change: Partial<RecordedEvent>) => {
+        const verifier = new ChainVerifier();
+        verifier.feed(events.map((e, j) => (j === i ? { ...e, ...change } : e)));
+        return verifier.firstBreak;
+      };
+      expect(broken(1, { recordedAt: '2020-01-01T00:00:00.000Z' })).toMatchObject({ revision: 1, reason: 'CONTENT_CHANGED' });
+      expect(broken(1, { metadata: { ...events[1].metadata, causationId: 'another-cause' } })).toMatchObject({ revision: 1, reason: 'CONTENT_CHANGED' });
+      const version = events[0].metadata.hashVersion;
+      expect([2, 3]).toContain(version);
+      expect(broken(2, { position: events[2].position + 1 })).toEqual(version === 3 ? expect.objectContaining({ revision: 2, reason: 'CONTENT_CHANGED' }) : null);
     });
 
     it('reads one event by id, and the events caused by an event', async () => {

@@ -202,6 +202,35 @@ describe('auditors: history, cause chains, time travel and tamper evidence', () 
     expect(gap).toMatchObject({ ok: false, firstBreak: { revision: 2, reason: 'REVISION_GAP' } });
   });
 
+  it('an edit of when, why or where an event was recorded changes what auditors read, and verifyStream finds it', async () => {
+    const verify = async (id: string) => (await gql(port, 'query($s: String!) { verifyStream(stream: $s) { ok firstBreak { revision reason } } }', { s: `machine-${id}` }, auditor)).data!.verifyStream;
+    for (const id of ['field-at', 'field-cause', 'field-pos']) {
+      await gql(port, `mutation { registerMachines(input: { ids: ["${id}"], phase: READY }) { id } }`);
+      for (const rack of ['r1', 'r2', 'r3']) await gql(port, `mutation { setMachineLabels(input: { machineId: "${id}", labels: { rack: "${rack}" } }) { id } }`);
+      expect(await verify(id)).toMatchObject({ ok: true });
+    }
+    const [registered] = await streamEvents('machine-field-cause');
+    const db = new Database(join(dir.path, 'data', 'events.db'));
+    try {
+      // When: the registration and the first labels now seem recorded years ago, and machineAt(asOf) finds them then.
+      db.prepare("UPDATE events SET recorded_at = '2020-01-01T00:00:00.000Z' WHERE stream = 'machine-field-at' AND revision <= 1").run();
+      const then = (await gql(port, 'query { machineAt(id: "field-at", asOf: "2020-06-01T00:00:00Z") { revision } }', undefined, auditor)).data!.machineAt;
+      expect(then).toMatchObject({ revision: 1 });
+      // Why: the labels set at revision 2 now seem caused by the registration, in causationChain.
+      db.prepare(`UPDATE events SET causation_id = '${registered.id}' WHERE stream = 'machine-field-cause' AND revision = 2`).run();
+      const chain = (await gql(port, 'query($e: ID!) { causationChain(eventId: $e) { descendants { event { stream } } } }', { e: registered.id }, auditor)).data!.causationChain;
+      expect(chain.descendants).toHaveLength(1);
+      // Where: revision 1 moved past the head, so events(filter:) lists it after the others.
+      db.prepare("UPDATE events SET position = (SELECT max(position) + 1000 FROM events) WHERE stream = 'machine-field-pos' AND revision = 1").run();
+      expect((await streamEvents('machine-field-pos')).map((e) => e.data.labels && (e.data.labels as { rack: string }).rack)).toEqual([undefined, 'r2', 'r3', 'r1']);
+    } finally {
+      db.close();
+    }
+    expect(await verify('field-at')).toMatchObject({ ok: false, firstBreak: { revision: 0, reason: 'CONTENT_CHANGED' } });
+    expect(await verify('field-cause')).toMatchObject({ ok: false, firstBreak: { revision: 2, reason: 'CONTENT_CHANGED' } });
+    expect(await verify('field-pos')).toMatchObject({ ok: false, firstBreak: { revision: 1, reason: 'CONTENT_CHANGED' } });
+  });
+
   it('the auditor role reads but every mutation refuses it', async () => {
     const r = await gql(port, 'mutation { registerMachines(input: { ids: ["aud-1"], phase: READY }) { id } }', undefined, auditor);
     expect(r.errors![0].extensions!.code).toBe('FORBIDDEN');

@@ -69,6 +69,19 @@ describe('config', () => {
     expect(problemsOf(() => loadConfig({ DRYDOCK_CONFIG: join(dir.path, 'nope.toml') }, dir.path))[0]).toMatch(/does not exist/);
   });
 
+  it('the seal interval: a minute by default, from the file or the environment, 0 for no seals, never negative', () => {
+    expect(loadConfig({}, dir.path).event_store.seal_interval_ms).toBe(60_000);
+    expect(loadConfig(withFile('[event_store]\nseal_interval_ms = 5000\n'), dir.path).event_store.seal_interval_ms).toBe(5000);
+    expect(loadConfig({ EVENTSTORE_SEAL_INTERVAL_MS: '0' }, dir.path).event_store.seal_interval_ms).toBe(0);
+    expect(problemsOf(() => loadConfig({ EVENTSTORE_SEAL_INTERVAL_MS: '-1' }, dir.path))[0]).toMatch(/^event_store\.seal_interval_ms \(or env EVENTSTORE_SEAL_INTERVAL_MS\) must be 0 \(no seals\) or more/);
+  });
+
+  it('the shipped site.toml sets the seal interval', () => {
+    const c = loadConfig({ DRYDOCK_CONFIG: join(__dirname, '../../config/site.toml') }, dir.path);
+    expect(c.sources['event_store.seal_interval_ms']).toBe('file');
+    expect(c.event_store.seal_interval_ms).toBe(60_000);
+  });
+
   it('an EventStoreDB namespace is checked, and refused without EventStoreDB', () => {
     const esdb = { EVENTSTORE_CONNECTION_STRING: 'esdb://localhost:2113?tls=false' };
     expect(loadConfig({ ...esdb, EVENTSTORE_NAMESPACE: 'staging-2' }, dir.path).event_store.namespace).toBe('staging-2');

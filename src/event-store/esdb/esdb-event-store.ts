@@ -11,6 +11,7 @@ import {
   jsonEvent,
   streamNameFilter,
   type AllStreamResolvedEvent,
+  type EventData,
   type Filter,
   type Position,
   type ResolvedEvent,
@@ -31,7 +32,7 @@ import {
   WrongExpectedRevisionError,
   matchesFilter,
 } from '../event-store.port';
-import { chainedMetadata, GENESIS_HASH, seal } from '../hash-chain';
+import { chain, chainedMetadata, GENESIS_HASH } from '../hash-chain';
 
 export interface EsdbOptions {
   /**
@@ -65,12 +66,9 @@ export class EsdbEventStore implements EventStore {
       // (and a retried append still meets EventStoreDB's idempotence check); `any` and
       // `stream_exists` become the revision just read, and a concurrent writer is a conflict.
       const pinned = await this.predecessor(stream, expected);
-      const { sealed } = seal(stream, pinned.revision + 1, pinned.hash, events);
-      const result = await this.client.appendToStream(
-        this.prefix + stream,
-        sealed.map((s) => jsonEvent({ id: s.event.id, type: s.event.type, data: s.event.data, metadata: chainedMetadata(s) })),
-        { expectedRevision: pinned.revision === -1 ? NO_STREAM : BigInt(pinned.revision) },
-      );
+      const result = await this.client.appendToStream(this.prefix + stream, toEsdbEvents(stream, pinned, events, new Date()), {
+        expectedRevision: pinned.revision === -1 ? NO_STREAM : BigInt(pinned.revision),
+      });
       return {
         nextExpectedRevision: Number(result.nextExpectedRevision),
         position: Number(result.position?.commit ?? 0n),
@@ -240,6 +238,19 @@ export class EsdbEventStore implements EventStore {
   }
 }
 
+/**
+ * The events as this adapter writes them after `pinned`. The server gives each its position as it
+ * commits, after the hash is made, so the chain is of version 2: the time of the append is set
+ * here, kept in the metadata as `recordedAt` (what reads hand out), and hashed; the position is
+ * not. Exported for the unit test of the chain as written, which needs no server.
+ */
+export function toEsdbEvents(stream: string, pinned: { revision: number; hash: string }, events: readonly NewEvent[], now: Date): EventData[] {
+  const recordedAt = now.toISOString();
+  const timed = events.map((e) => ({ ...e, metadata: { ...e.metadata, recordedAt } }));
+  const { chained } = chain(stream, pinned.revision + 1, pinned.hash, timed, { recordedAt });
+  return chained.map((c) => jsonEvent({ id: c.event.id, type: c.event.type, data: c.event.data, metadata: chainedMetadata(c) }));
+}
+
 function toPosition(p: number): Position {
   return { commit: BigInt(p), prepare: BigInt(p) };
 }
@@ -260,6 +271,7 @@ export function toEsdbFilter(filter: AllFilter | undefined, prefix: string): Fil
 export function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, prefix: string): RecordedEvent | null {
   const e = resolved.event;
   if (!e || !e.isJson || e.type.startsWith('$') || e.streamId.startsWith('$') || !e.streamId.startsWith(prefix)) return null;
+  const metadata = e.metadata as RecordedEvent['metadata'];
   return {
     id: e.id,
     stream: e.streamId.slice(prefix.length),
@@ -267,7 +279,8 @@ export function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, pre
     position: Number(e.position?.commit ?? resolved.commitPosition ?? 0n),
     type: e.type,
     data: e.data as Record<string, unknown>,
-    metadata: e.metadata as RecordedEvent['metadata'],
-    recordedAt: e.created.toISOString(),
+    metadata,
+    // The time the adapter hashed (events written before it kept one: the server's).
+    recordedAt: typeof metadata?.recordedAt === 'string' ? metadata.recordedAt : e.created.toISOString(),
   };
 }

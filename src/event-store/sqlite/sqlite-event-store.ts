@@ -18,7 +18,7 @@ import {
   WrongExpectedRevisionError,
 } from '../event-store.port';
 import { ModeChange, privateSqliteFile } from '../../storage/private-files';
-import { GENESIS_HASH, seal } from '../hash-chain';
+import { chain, GENESIS_HASH } from '../hash-chain';
 
 export interface SqliteEventStoreOptions {
   /** Group concurrent appends into one transaction (one fsync). Default true. */
@@ -64,10 +64,11 @@ interface PendingAppend {
 }
 
 /**
- * Positions are the table's rowids: each insert takes the largest one plus one. Events are never
- * deleted, so none is given out twice. (Files made before kept the counter in `sqlite_sequence`
- * with AUTOINCREMENT, which rewrote a page of it at every commit: 26 KB of WAL for a one-event
- * commit instead of 22 KB. They keep it; both number their events the same way.)
+ * Positions are the table's rowids: each insert takes the largest one plus one, assigned by the
+ * append itself (under the write lock) so the hash can cover it. Events are never deleted, so
+ * none is given out twice. (Files made before kept the counter in `sqlite_sequence` with
+ * AUTOINCREMENT, which rewrote a page of it at every commit: 26 KB of WAL for a one-event commit
+ * instead of 22 KB. They keep it; both number their events the same way.)
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -110,7 +111,19 @@ const TAIL_TRIM_BATCH = 1024;
 const FIRST_PART = 4;
 /** Streams whose last revision a connection keeps in mind at most (then it starts again). */
 const KNOWN_STREAMS_MAX = 100_000;
-const ENVELOPE = 'position, id, stream, revision, type, recorded_at';
+const ENVELOPE = 'position, id, stream, revision, type, recorded_at, causation_id';
+
+/**
+ * The metadata as the store acts on it: what caused the event is the causation column (cause
+ * chains read it), so a column that disagrees with the metadata's text shows in the metadata,
+ * and the hash over the metadata finds the edit.
+ */
+function parseMetadata(text: string, causation: string | null): EventMetadata {
+  const metadata = JSON.parse(text) as EventMetadata;
+  const inText = typeof metadata.causationId === 'string' ? metadata.causationId : null;
+  if (inText !== causation) metadata.causationId = causation;
+  return metadata;
+}
 
 /**
  * A recorded event whose data and metadata are read and parsed on first use: a subscriber that
@@ -132,7 +145,7 @@ function recorded(row: Envelope, payload: () => { data: string; metadata: string
       return (data ??= JSON.parse(load().data) as Record<string, unknown>);
     },
     get metadata() {
-      return (metadata ??= JSON.parse(load().metadata) as EventMetadata);
+      return (metadata ??= parseMetadata(load().metadata, row.causation_id));
     },
     recordedAt: row.recorded_at,
   };
@@ -291,7 +304,7 @@ export class SqliteEventStore implements EventStore {
         'SELECT stream, revision, position FROM events WHERE id = ?',
       ),
       insert: db.prepare(
-        'INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at, causation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO events (position, id, stream, revision, type, data, metadata, recorded_at, causation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       causedBy: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE causation_id = ? ORDER BY position ASC LIMIT ?'),
       eventById: db.prepare<[string], EventRow>('SELECT * FROM events WHERE id = ?'),
@@ -481,16 +494,18 @@ export class SqliteEventStore implements EventStore {
     }
 
     let revision = actual === 'no_stream' ? -1 : actual;
-    let position = 0;
+    // The fields the store sets are fixed before the hash is computed over them: the time (one
+    // for the append) and the positions, the next rowids (this transaction holds the write lock).
     const recordedAt = new Date().toISOString();
-    const { sealed } = seal(stream, revision + 1, last?.hash ?? GENESIS_HASH, events);
+    let position = this.nextPosition() - 1;
+    const { chained } = chain(stream, revision + 1, last?.hash ?? GENESIS_HASH, events, { recordedAt, firstPosition: position + 1 });
     try {
-      for (const { event: e, data, metadata } of sealed) {
+      for (const { event: e, dataJson: data, metadataJson: metadata } of chained) {
         revision += 1;
+        position += 1;
         const cause = e.metadata.causationId;
         const causation = typeof cause === 'string' ? cause : null;
-        const info = this.stmts.insert.run(e.id, stream, revision, e.type, data, metadata, recordedAt, causation);
-        position = Number(info.lastInsertRowid);
+        this.stmts.insert.run(position, e.id, stream, revision, e.type, data, metadata, recordedAt, causation);
         this.written.push({ position, id: e.id, stream, revision, type: e.type, data, metadata, recorded_at: recordedAt, causation_id: causation });
       }
     } catch (err) {
@@ -500,6 +515,12 @@ export class SqliteEventStore implements EventStore {
       throw new PartialWriteError(err);
     }
     return { nextExpectedRevision: revision, position };
+  }
+
+  /** The position the next insert of the transaction being written takes: after its own inserts, or the log's last. */
+  private nextPosition(): number {
+    const own = this.written;
+    return own.length ? own[own.length - 1].position + 1 : (this.stmts.head.get()?.position ?? 0) + 1;
   }
 
   private replayedAppend(stream: string, events: readonly NewEvent[]): AppendResult {
