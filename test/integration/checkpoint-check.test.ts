@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subject } from 'rxjs';
+import { EventStore, NewEvent } from '../../src/event-store/event-store.port';
+import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
+import { Leases, RunnerLease, thisProcess } from '../../src/messaging/leases';
+import { Committed, PROJECTIONS_COLLECTION, ProjectionRunner, RunnerLogger } from '../../src/messaging/projection-runner';
+import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
+import { countingProjection } from '../support/counting-projection';
+import { tempDir } from '../support/temp';
+
+function counted(n: number): NewEvent[] {
+  return Array.from({ length: n }, () => ({
+    id: randomUUID(),
+    type: 'Counted',
+    data: {},
+    metadata: { actor: 't', correlationId: 'c', causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 },
+  }));
+}
+
+async function appendCounted(store: EventStore, total: number, streams: number): Promise<void> {
+  for (let i = 0; i < total; i++) await store.append(`counter-${i % streams}`, counted(1), 'any');
+}
+
+/** An event store whose every call goes to the log it points at now: a log replaced under a running app (a server restored). */
+function replaceable(first: EventStore): { store: EventStore; replace(next: EventStore): void } {
+  let current = first;
+  const store = new Proxy(first, {
+    get: (_target, prop) => {
+      const value: unknown = Reflect.get(current, prop);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
+    },
+  });
+  return { store, replace: (next) => (current = next) };
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('a projection checked against its log', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+  let sub: string;
+  let read: SqliteReadStore;
+  const open: Array<{ close(): Promise<void> }> = [];
+  beforeEach(() => {
+    sub = join(dir.path, randomUUID());
+    mkdirSync(sub);
+    read = new SqliteReadStore(join(sub, 'read.db'));
+    open.push(read);
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0).reverse()) await s.close();
+  });
+  const log = (name: string) => {
+    const s = new SqliteEventStore(join(sub, name));
+    open.unshift(s);
+    return s;
+  };
+
+  /** The runner as the app runs it: under a lease, whose rounds (every 50 ms here) check the checkpoint. */
+  function leased(events: EventStore, logged: string[], onError: () => void = () => undefined) {
+    const logger: RunnerLogger = {
+      info: (_o, m) => logged.push(`info: ${m}`),
+      warn: (_o, m) => logged.push(`warn: ${m}`),
+      error: (o, m) => {
+        logged.push(`error: ${m}: ${(o as { reason?: string }).reason ?? ''}`);
+        onError();
+      },
+    };
+    const lease = new RunnerLease(new Leases(read, thisProcess(), 150), 'projection:counting', () => undefined);
+    return new ProjectionRunner(countingProjection, events, read, { batchSize: 50, maxWaitMs: 0 }, logger, new Subject<Committed>(), lease);
+  }
+
+  /** The counters a runner of its own builds from this log alone, on a fresh read store. */
+  async function fromScratch(events: EventStore) {
+    const scratch = new SqliteReadStore(join(sub, `scratch-${randomUUID()}.db`));
+    const r = new ProjectionRunner(countingProjection, events, scratch, { batchSize: 50, maxWaitMs: 0 }, { info: () => undefined, warn: () => undefined, error: () => undefined }, new Subject<Committed>());
+    await r.start();
+    await r.waitFor(await events.headPosition());
+    const docs = await scratch.find(r.collection('counters'), {}, { sort: { _id: 1 } });
+    await r.stop();
+    await scratch.close();
+    return docs;
+  }
+
+  it('finds, at a lease round, that the log under it is another one (the event at its checkpoint is not there), stops serving, rebuilds from that log and serves again', async () => {
+    const a = log('a.db');
+    const b = log('b.db');
+    await appendCounted(a, 100, 5);
+    // Another log, longer: the head alone would not tell them apart.
+    await appendCounted(b, 150, 3);
+    const logged: string[] = [];
+    const { store, replace } = replaceable(a);
+    // What the runner says of its model when it reports the mismatch.
+    const refusals: Array<string | null> = [];
+    const r: ProjectionRunner = leased(store, logged, () => refusals.push(r.unavailable()?.reason ?? null));
+    await r.start();
+    await r.waitFor(100);
+    expect(r.unavailable()).toBeNull();
+    const stored = await read.findOne(PROJECTIONS_COLLECTION, { _id: 'counting' });
+    expect(stored).toMatchObject({ checkpoint: 100, checkpointId: (await a.readAll({ from: 99 }))[0].id });
+
+    replace(b);
+    await until('the rebuild from the other log', () => r.generation === 2 && r.unavailable() === null);
+    expect(logged).toContainEqual(expect.stringMatching(/^error: the read model does not match the event log.*the event at checkpoint 100 \(.*\) is not in the event log/));
+    expect(refusals).toEqual([expect.stringMatching(/is not in the event log/)]);
+    expect(logged).toContainEqual('warn: rebuilt from the log: the read model is served again');
+    expect(await read.find(r.collection('counters'), {}, { sort: { _id: 1 } })).toEqual(await fromScratch(b));
+
+    // It goes on with that log.
+    await appendCounted(b, 10, 3);
+    await r.waitFor(await b.headPosition());
+    expect(await read.find(r.collection('counters'), {}, { sort: { _id: 1 } })).toEqual(await fromScratch(b));
+    expect(await read.findOne(PROJECTIONS_COLLECTION, { _id: 'counting' })).toMatchObject({ generation: 2, checkpoint: 160, refused: null });
+    await r.stop();
+  });
+
+  it('refuses a model whose checkpoint is past the end of the log, and makes no read-your-writes wait pass on it', async () => {
+    const a = log('a.db');
+    await appendCounted(a, 100, 5);
+    const logged: string[] = [];
+    const first = leased(a, logged);
+    await first.start();
+    await first.waitFor(100);
+    await first.stop();
+    // The same read store over a log of 40 events: an older backup of it, say.
+    const older = log('older.db');
+    await appendCounted(older, 40, 2);
+    const refusals: Array<string | undefined> = [];
+    const r: ProjectionRunner = leased(older, logged, () => refusals.push(r.unavailable()?.reason));
+    // Position 60 is below the old checkpoint: a wait for it passes only once a model that has it is served.
+    const waiting = r.start().then(() => r.waitFor(60));
+    await appendCounted(older, 20, 2);
+    await waiting;
+    expect(refusals).toEqual([expect.stringMatching(/checkpoint 100 is past the end of the event log \(head 40\)/)]);
+    expect(r.unavailable()).toBeNull();
+    expect(r.generation).toBe(2);
+    const served = await read.find(r.collection('counters'), {}, { sort: { _id: 1 } });
+    expect(served.reduce((n, d) => n + (d.n as number), 0)).toBe(60);
+    expect(await read.find(r.collection('counters'), {}, { sort: { _id: 1 } })).toEqual(await fromScratch(older));
+    await r.stop();
+  });
+});
