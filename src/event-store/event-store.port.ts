@@ -1,3 +1,5 @@
+import type { IntegrityReport } from '../storage/integrity';
+
 /**
  * The event store port: the only source of truth in Drydock.
  *
@@ -129,6 +131,8 @@ export interface EventStore {
   headPosition(): Promise<number>;
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>;
+  /** The store's integrity, checked within `timeoutMs` (see `IntegrityReport`); never rejects for damage. */
+  checkIntegrity(timeoutMs: number): Promise<IntegrityReport>;
   close(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import { AppConfig } from '../config/config';
 import { DomainErrorFilter } from './domain-error.filter';
 import { formatError } from './errors';
 import { depthRule, limitsPlugin } from './limits';
+import { IntegrityResolver } from './integrity.resolver';
 import { ProjectionsResolver } from './projections.resolver';
 import { contextBuilder } from './request-context';
 import { RolesGuard } from './roles';
@@ -92,6 +93,7 @@ interface WsExtra {
   providers: [
     PositionScalar,
     ProjectionsResolver,
+    IntegrityResolver,
     { provide: APP_FILTER, useClass: DomainErrorFilter },
     { provide: APP_GUARD, useClass: RolesGuard },
   ],

@@ -20,6 +20,8 @@ import {
   WrongExpectedRevisionError,
 } from '../event-store.port';
 import { GENESIS_HASH, seal } from '../hash-chain';
+import type { IntegrityReport } from '../../storage/integrity';
+import { quickCheck } from '../../storage/sqlite/quick-check';
 
 export interface SqliteEventStoreOptions {
   /** Group concurrent appends into one transaction (one fsync). Default true. */
@@ -814,6 +816,11 @@ export class SqliteEventStore implements EventStore {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+  }
+
+  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`). */
+  checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
+    return quickCheck(this.file, timeoutMs);
   }
 
   async close(): Promise<void> {
