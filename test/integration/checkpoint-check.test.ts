@@ -122,6 +122,30 @@ describe('a projection checked against its log', () => {
     await r.stop();
   });
 
+  it('reads a state document from before checkpoint ids: checked by the head alone, served, and given the id at its next commit', async () => {
+    const a = log('a.db');
+    await appendCounted(a, 30, 3);
+    const first = leased(a, []);
+    await first.start();
+    await first.waitFor(30);
+    await first.stop();
+    // As the code before wrote it: no checkpointId, no refusal field.
+    await read.commit([{ op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: 'counting' }, update: { $unset: { checkpointId: '', refused: '' } } }]);
+    const old = await read.findOne(PROJECTIONS_COLLECTION, { _id: 'counting' });
+    expect(old).toMatchObject({ checkpoint: 30 });
+    expect(old).not.toHaveProperty('checkpointId');
+    const logged: string[] = [];
+    const r = leased(a, logged);
+    await r.start();
+    expect(r.unavailable()).toBeNull();
+    expect(r.generation).toBe(1);
+    await appendCounted(a, 5, 3);
+    await r.waitFor(35);
+    expect(await read.findOne(PROJECTIONS_COLLECTION, { _id: 'counting' })).toMatchObject({ checkpoint: 35, checkpointId: (await a.readAll({ from: 34 }))[0].id });
+    expect(logged.filter((l) => l.startsWith('error'))).toEqual([]);
+    await r.stop();
+  });
+
   it('refuses a model whose checkpoint is past the end of the log, and makes no read-your-writes wait pass on it', async () => {
     const a = log('a.db');
     await appendCounted(a, 100, 5);
