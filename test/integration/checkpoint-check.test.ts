@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
-import { EventStore, NewEvent } from '../../src/event-store/event-store.port';
+import { EventStore, NewEvent, RecordedEvent } from '../../src/event-store/event-store.port';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { Leases, RunnerLease, thisProcess } from '../../src/messaging/leases';
+import { Saga } from '../../src/messaging/projection';
+import { SAGAS_COLLECTION, SagaRunner } from '../../src/messaging/saga-runner';
 import { Committed, PROJECTIONS_COLLECTION, ProjectionRunner, RunnerLogger } from '../../src/messaging/projection-runner';
 import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
 import { countingProjection } from '../support/counting-projection';
@@ -170,5 +172,33 @@ describe('a projection checked against its log', () => {
     expect(served.reduce((n, d) => n + (d.n as number), 0)).toBe(60);
     expect(await read.find(r.collection('counters'), {}, { sort: { _id: 1 } })).toEqual(await fromScratch(older));
     await r.stop();
+  });
+});
+
+describe('a saga checked against its log', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('a checkpoint past the end of the log goes back to its head: new events are acted on, old ones not again', async () => {
+    const events = new SqliteEventStore(join(dir.path, 'events.db'));
+    const read = new SqliteReadStore(join(dir.path, 'read.db'));
+    await appendCounted(events, 40, 2);
+    // The read store remembers a longer log: the saga had got to 100.
+    await read.commit([{ op: 'updateOne', collection: SAGAS_COLLECTION, filter: { _id: 'wanting' }, update: { $set: { checkpoint: 100 } }, upsert: true }]);
+    const sent: number[] = [];
+    const logged: string[] = [];
+    const saga: Saga = { name: 'wanting', handlers: { Wanted: (e: RecordedEvent) => (sent.push(e.position), []) } };
+    const logger: RunnerLogger = { info: () => undefined, warn: () => undefined, error: (o, m) => logged.push(`${m}: ${(o as { reason?: string }).reason}`) };
+    const runner = new SagaRunner(saga, events, read, async () => undefined, { batchSize: 10, maxWaitMs: 0 }, logger);
+    await runner.start();
+    const wanted = await events.append('w-1', [{ ...counted(1)[0], type: 'Wanted' }], 'no_stream');
+    expect(wanted.position).toBe(41);
+    await until('the saga to reach the new event', () => runner.checkpoint >= 41);
+    await runner.stop();
+    expect(sent).toEqual([41]);
+    expect(logged).toEqual([expect.stringMatching(/^the saga checkpoint does not match the event log: resuming from the log's head: checkpoint 100 is past the end of the event log \(head 40\)/)]);
+    expect((await read.findOne(SAGAS_COLLECTION, { _id: 'wanting' }))?.checkpoint).toBe(41);
+    await read.close();
+    await events.close();
   });
 });
