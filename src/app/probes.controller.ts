@@ -3,7 +3,10 @@ import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { RunnerRegistry } from '../messaging/runner-registry';
 
-/** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: stores reachable, runners running). */
+/**
+ * Liveness (`/healthz`: the process answers) and readiness (`/readyz`: stores reachable, runners
+ * running, every read model served: none refused for not matching the log).
+ */
 @Controller()
 export class ProbesController {
   private readonly startedAt = Date.now();
@@ -33,7 +36,8 @@ export class ProbesController {
       }
     }
     const runners = this.runners.statuses();
-    const notRunning = runners.filter((r) => r.state === 'starting' || r.state === 'stopped');
+    // A read model refused (it does not match the log, or there is none yet for it) is rebuilt before this instance is ready.
+    const notRunning = runners.filter((r) => r.state === 'starting' || r.state === 'stopped' || r.serving === false);
     if (notRunning.length) ready = false;
     checks.subscriptions = runners;
     if (!ready) throw new ServiceUnavailableException({ status: 'not_ready', checks });

@@ -34,6 +34,15 @@ class StorageConfig {
   @IsString({ message: 'must be a path' })
   @MinLength(1, { message: 'must not be empty' })
   data_dir = './data';
+
+  /**
+   * How long the integrity check of the embedded stores (PRAGMA quick_check of events.db and
+   * read.db) may take at start-up; past it the app starts unchecked and says so. 0: no check at start.
+   */
+  @IsInt({ message: 'must be an integer' })
+  @Min(0, { message: 'must be between 0 and 600000' })
+  @Max(600_000, { message: 'must be between 0 and 600000' })
+  integrity_check_timeout_ms = 10_000;
 }
 
 class EventStoreConfig {
@@ -305,6 +314,7 @@ type EnvKind = 'int' | 'float' | 'bool' | 'string';
 const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['PORT', 'server.port', 'int'],
   ['DATA_DIR', 'storage.data_dir', 'string'],
+  ['STORAGE_INTEGRITY_CHECK_TIMEOUT_MS', 'storage.integrity_check_timeout_ms', 'int'],
   ['EVENTSTORE_CONNECTION_STRING', 'event_store.connection_string', 'string'],
   ['EVENTSTORE_GROUP_COMMIT', 'event_store.group_commit', 'bool'],
   ['EVENTSTORE_NAMESPACE', 'event_store.namespace', 'string'],

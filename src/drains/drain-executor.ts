@@ -77,7 +77,7 @@ export class DrainExecutor implements Executor {
 
   /** Drains recorded before this process started: unopened, unfinished, or finished but still holding their node. */
   private async resume(head: number): Promise<void> {
-    await this.projections.waitFor(['drains', 'machines', 'vms'], head);
+    await this.projections.caughtUp(['drains', 'machines', 'vms'], head);
     // Only hypervisor nodes are drained: the indexed equality keeps this from reading the whole fleet.
     const held = await this.projections.find('machines', { hypervisor: true, 'maintenance.activeDrain': { $type: 'string' } });
     for (const m of held) {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { AppConfig } from '../config/config';
 import { logModeChanges, Warn } from '../storage/private-files';
 import type { EventStore } from './event-store.port';
+import { bootLogger } from '../app/logging';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 
 /**
@@ -34,6 +35,22 @@ export async function createEventStore(config: AppConfig, warn: Warn = () => und
     );
   }
   logModeChanges(store.tightened, warn);
+  const timeout = config.storage.integrity_check_timeout_ms;
+  if (timeout === 0) return store;
+  // The log is the only source of truth: a damaged one is not served (it answered INTERNAL on
+  // whatever read crossed the damage). Bounded: a check that takes too long is said, not waited for.
+  const report = await store.checkIntegrity(timeout);
+  if (report.status === 'DAMAGED') {
+    await store.close().catch(() => undefined);
+    throw new Error(
+      `the event log ${file} failed its integrity check (PRAGMA quick_check): ${report.details.slice(0, 5).join('; ')}. ` +
+        'Restore it from a backup (the read models are rebuilt from it at the next start)',
+    );
+  }
+  const log = bootLogger(config);
+  if (report.status === 'OK') log.info({ store: 'eventStore', file, milliseconds: report.milliseconds }, 'event log integrity check passed');
+  else log.warn({ store: 'eventStore', file, status: report.status, details: report.details }, 'event log integrity not checked at start-up: starting unchecked');
+  log.flush();
   return store;
 }
 

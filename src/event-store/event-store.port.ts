@@ -1,3 +1,5 @@
+import type { IntegrityReport } from '../storage/integrity';
+
 /**
  * The event store port: the only source of truth in Drydock.
  *
@@ -53,6 +55,13 @@ export interface AppendResult {
   position: number;
 }
 
+/** One stream's part of an append to several streams (see `appendAll`). */
+export interface StreamAppend {
+  stream: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+}
+
 export interface AllFilter {
   /** Keep only events whose type is one of these. */
   eventTypes?: readonly string[];
@@ -104,6 +113,12 @@ export interface EventStore {
   /** A short human-readable name, logged at start-up. */
   readonly description: string;
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Appends to several streams at once, all or nothing: a part refused (its expected revision, an
+   * id used by another event) or a store failure part-way (a full disk) writes no part. Each
+   * part's result, in the order given. An adapter whose store cannot commit several streams together says so (see its class).
+   */
+  appendAll(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
   /** Throws StreamNotFoundError when the stream has no events. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
@@ -116,6 +131,8 @@ export interface EventStore {
   headPosition(): Promise<number>;
   /** Resolves when the store answers; rejects otherwise. */
   ping(): Promise<void>;
+  /** The store's integrity, checked within `timeoutMs` (see `IntegrityReport`); never rejects for damage. */
+  checkIntegrity(timeoutMs: number): Promise<IntegrityReport>;
   close(): Promise<void>;
 }
 
@@ -127,6 +144,28 @@ export class WrongExpectedRevisionError extends Error {
   ) {
     super(`wrong expected revision on ${stream}: expected ${String(expected)}, actual ${String(actual)}`);
     this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+/**
+ * An append to several streams that the store could not make atomic failed after writing some of
+ * them (only an adapter without multi-stream transactions throws it): `written` names those.
+ */
+export class PartialAppendError extends Error {
+  constructor(
+    readonly written: readonly string[],
+    readonly failure: unknown,
+  ) {
+    super(`append to several streams failed after writing ${written.join(', ')}: ${failure instanceof Error ? failure.message : String(failure)}`);
+    this.name = 'PartialAppendError';
+  }
+}
+
+/** The store refused a write for want of space: nothing of that write is in the log. */
+export class EventStoreFullError extends Error {
+  constructor(readonly detail: string) {
+    super(`the event log is out of space: ${detail}`);
+    this.name = 'EventStoreFullError';
   }
 }
 

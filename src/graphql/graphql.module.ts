@@ -8,6 +8,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { ApiKeysService } from '../access/api-keys.service';
 import { DomainErrorFilter } from './domain-error.filter';
 import { formatError } from './errors';
+import { IntegrityResolver } from './integrity.resolver';
 import { httpLimitsPlugin } from './limits/http-limits.plugin';
 import { GraphqlLimitsModule } from './limits/limits.module';
 import { introspectionAllowed, OperationLimits } from './limits/operation-limits';
@@ -66,6 +67,7 @@ import { GraphqlWsServer } from './ws/ws-server';
     PositionScalar,
     ProjectionsResolver,
     GraphqlWsServer,
+    IntegrityResolver,
     { provide: APP_FILTER, useClass: DomainErrorFilter },
     { provide: APP_GUARD, useClass: RolesGuard },
   ],

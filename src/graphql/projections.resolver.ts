@@ -26,6 +26,12 @@ export class RebuildProgress {
   @Field({ description: 'running, standby (another instance runs it; this one follows its commits), rebuilding, stopped or failed' }) state!: string;
 }
 
+@ObjectType({ description: 'Why a read model is not served: not built from the event log yet, or not matching it (then a rebuild from the log replaces it).' })
+export class ProjectionRefusal {
+  @Field() reason!: string;
+  @Field(() => GraphQLDateTime, { nullable: true, description: 'when the instance running it recorded it (null: found by this instance, not yet recorded)' }) detectedAt!: string | null;
+}
+
 @ObjectType()
 export class ProjectionStatus {
   @Field() name!: string;
@@ -36,6 +42,8 @@ export class ProjectionStatus {
   @Field({ description: 'running, standby (another instance runs it; this one follows its commits), rebuilding, stopped or failed' }) state!: string;
   @Field(() => ProjectionFailure, { nullable: true }) failure!: ProjectionFailure | null;
   @Field(() => RebuildProgress, { nullable: true }) rebuild!: RebuildProgress | null;
+  @Field({ description: 'false while queries of this read model are refused (UNAVAILABLE): it is not built from the event log yet, or it does not match the log and is being rebuilt' }) serving!: boolean;
+  @Field(() => ProjectionRefusal, { nullable: true, description: 'why it is not served, while it is not' }) notServed!: ProjectionRefusal | null;
 }
 
 @ObjectType()
@@ -74,6 +82,8 @@ function toGql(s: Status): ProjectionStatus {
     state: s.state,
     failure: s.failure,
     rebuild: s.rebuild ? { ...s.rebuild, eta: s.rebuild.etaSeconds, state: s.state } : null,
+    serving: s.serving,
+    notServed: s.notServed,
   };
 }
 

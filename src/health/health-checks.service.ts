@@ -105,7 +105,7 @@ export class HealthChecksService implements Executor {
   }
 
   private async run(): Promise<void> {
-    await this.projections.waitFor(['machines', 'vms', 'recoveries'], await this.events.headPosition());
+    await this.projections.caughtUp(['machines', 'vms', 'recoveries'], await this.events.headPosition());
     if (this.recoveries) {
       const open = await this.projections.find('recoveries', { status: 'IN_PROGRESS' });
       if (open.length) this.logger.info({ recoveries: open.length }, 'resuming open recoveries');

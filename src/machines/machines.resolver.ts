@@ -8,7 +8,7 @@ import { commandContext, GqlContext } from '../graphql/request-context';
 import { Allow } from '../graphql/roles';
 import { labelSelector } from './labels';
 import { canSee, visibleMachines } from './machine.visibility';
-import { DecideCommand } from '../messaging/decide.command';
+import { DecideAllCommand, DecideCommand } from '../messaging/decide.command';
 import { BadInputError, ConflictError, NotFoundError } from '../messaging/domain-errors';
 import { ProjectionsService } from '../messaging/projections.service';
 import { Filter } from '../read-store/read-store.port';
@@ -44,21 +44,27 @@ export class MachinesResolver {
     }
     if (existing.length) throw new ConflictError(`already registered: ${existing.join(', ')}`, { ids: existing });
     const context = commandContext(ctx);
-    let position = 0;
-    for (const id of input.ids) {
-      const outcome = await this.bus.execute(
-        new DecideCommand(machineDecider, machineStream(id), {
-          type: 'RegisterMachine',
-          id,
-          phase: input.phase as 'FACTORY_READY' | 'READY',
-          hypervisor: input.hypervisor,
-          capacity: input.capacity ? { cpuCores: input.capacity.cpuCores, memoryGiB: input.capacity.memoryGiB } : null,
-          labels: input.labels ?? {},
-          at: context.issuedAt,
-        }, context),
-      );
-      position = Math.max(position, outcome.position);
-    }
+    // One write to every machine's stream: all of them are registered, or none (a refusal, a
+    // concurrent registration of one of them, a full disk).
+    const outcomes = await this.bus.execute(
+      new DecideAllCommand(
+        machineDecider,
+        input.ids.map((id) => ({
+          stream: machineStream(id),
+          command: {
+            type: 'RegisterMachine' as const,
+            id,
+            phase: input.phase as 'FACTORY_READY' | 'READY',
+            hypervisor: input.hypervisor,
+            capacity: input.capacity ? { cpuCores: input.capacity.cpuCores, memoryGiB: input.capacity.memoryGiB } : null,
+            labels: input.labels ?? {},
+            at: context.issuedAt,
+          },
+        })),
+        context,
+      ),
+    );
+    const position = Math.max(0, ...outcomes.map((o) => o.position));
     await this.read.waitFor(['machines'], position);
     return (await this.read.find('machines', { _id: { $in: input.ids } })).map(machineView);
   }

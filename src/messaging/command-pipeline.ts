@@ -6,13 +6,14 @@ import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import {
   EventMetadata,
   EventStore,
+  EventStoreFullError,
   NewEvent,
   RecordedEvent,
   StreamNotFoundError,
   WrongExpectedRevisionError,
 } from '../event-store/event-store.port';
 import { Decider, DomainEvent } from './decider';
-import { ConflictError, DomainError } from './domain-errors';
+import { ConflictError, DomainError, UnavailableError } from './domain-errors';
 
 
 /**
@@ -175,22 +176,91 @@ export class CommandPipeline {
             this.observer?.command(typeOf(item), result.error instanceof DomainError ? 'rejected' : 'failed');
             return item.reject(result.error);
           }
-          this.log(stream, item, result.outcome);
+          this.log(stream, item.command, item.context, result.outcome);
           this.observer?.command(typeOf(item), result.outcome.replayed ? 'replayed' : 'handled');
           item.resolve(result.outcome);
         });
       } catch (err) {
+        const failure = this.storeFailure(err, stream);
         for (const item of batch) {
           this.observer?.command(typeOf(item), 'failed');
-          item.reject(err);
+          item.reject(failure);
         }
       }
     }
   }
 
-  private log(stream: string, item: Queued, outcome: CommandOutcome): void {
-    const commandType = typeOf(item);
-    const c = item.context;
+  /**
+   * Commands of one decider on several streams, decided each on its stream and appended in one
+   * write to them all: every one is recorded, or none (a refusal of any, a concurrent write, a
+   * full store). A concurrent write retries the whole from fresh reads. No requestId: a retry
+   * of the whole is answered by the deciders (a stream already there), not replayed.
+   */
+  async runAll<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, commands: ReadonlyArray<{ stream: string; command: C }>, context: CommandContext): Promise<CommandOutcome[]> {
+    if (context.requestId) throw new Error('runAll takes no requestId');
+    const type = commands.length ? ((commands[0].command as { type?: string }).type ?? 'command') : 'command';
+    try {
+      const outcomes = await this.policy.execute(() => this.attemptAll(decider, commands, context));
+      for (const [i, o] of outcomes.entries()) {
+        this.log(o.stream, commands[i].command, context, o);
+        this.observer?.command(type, 'handled');
+      }
+      return outcomes;
+    } catch (err) {
+      for (let i = 0; i < commands.length; i++) this.observer?.command(type, err instanceof DomainError ? 'rejected' : 'failed');
+      throw this.storeFailure(err, commands.map((c) => c.stream).join(', '));
+    }
+  }
+
+  private async attemptAll<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, commands: ReadonlyArray<{ stream: string; command: C }>, context: CommandContext): Promise<CommandOutcome[]> {
+    const metadata: EventMetadata = {
+      actor: context.actor,
+      correlationId: context.correlationId,
+      causationId: context.causationId ?? null,
+      requestId: null,
+      occurredAt: context.issuedAt,
+      schemaVersion: decider.schemaVersion ?? 1,
+    };
+    const plans: Array<{ stream: string; folded: Folded<S>; state: S; events: NewEvent[] }> = [];
+    for (const { stream, command } of commands) {
+      const folded = await this.fold(decider, stream);
+      // A refusal throws here, before anything is appended.
+      const decided = decider.decide(command, folded.state);
+      let state = folded.state;
+      for (const e of decided) state = decider.evolve(state, e);
+      plans.push({ stream, folded, state, events: decided.map((e) => ({ id: newEventId(), type: e.type, data: e.data as Record<string, unknown>, metadata })) });
+    }
+    const toAppend = plans.filter((p) => p.events.length > 0);
+    const started = performance.now();
+    const results = toAppend.length
+      ? await this.store.appendAll(toAppend.map((p) => ({ stream: p.stream, events: p.events, expected: p.folded.revision === -1 ? ('no_stream' as const) : p.folded.revision })))
+      : [];
+    this.observer?.append((performance.now() - started) / 1000);
+    const byStream = new Map(toAppend.map((p, i) => [p.stream, results[i]]));
+    return plans.map((p) => {
+      const result = byStream.get(p.stream);
+      const first = p.folded.revision + 1;
+      const key = `${decider.category}|${p.stream}`;
+      if (result && this.cache.get(key) === p.folded) this.cache.set(key, { revision: result.nextExpectedRevision, state: p.state, requests: p.folded.requests });
+      return {
+        stream: p.stream,
+        events: p.events.map((e, i) => ({ id: e.id, type: e.type, data: e.data, revision: first + i })),
+        revision: result?.nextExpectedRevision ?? p.folded.revision,
+        position: result?.position ?? 0,
+        replayed: false,
+      };
+    });
+  }
+
+  /** A store out of space is no bug: the caller is told plainly that nothing was recorded. */
+  private storeFailure(err: unknown, stream: string): unknown {
+    if (!(err instanceof EventStoreFullError)) return err;
+    this.logger.warn({ stream, err: err.message }, 'the event log is out of space: a command was refused');
+    return new UnavailableError('the event log is out of space: nothing of this command was recorded', { reason: 'EVENT_STORE_FULL' });
+  }
+
+  private log(stream: string, command: unknown, c: CommandContext, outcome: CommandOutcome): void {
+    const commandType = (command as { type?: string }).type ?? 'command';
     this.logger.info(
       {
         correlationId: c.correlationId,

@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'FAILED_PRECONDITION'
   | 'FORBIDDEN'
-  | 'UNAUTHENTICATED';
+  | 'UNAUTHENTICATED'
+  | 'UNAVAILABLE';
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -50,4 +51,15 @@ export class ForbiddenError extends DomainError {
 
 export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED' as const;
+}
+
+/**
+ * Not now, try again: a read model being rebuilt, a store out of space. `retryable` is in the
+ * details, with what the caller needs to know (which read model, how far its rebuild is).
+ */
+export class UnavailableError extends DomainError {
+  readonly code = 'UNAVAILABLE' as const;
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message, { retryable: true, ...details });
+  }
 }

@@ -6,7 +6,7 @@ import { Metrics } from '../metrics/metrics';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { CommandPipeline } from './command-pipeline';
-import { DecideCommandHandler } from './decide.command';
+import { DecideAllCommandHandler, DecideCommandHandler } from './decide.command';
 import { ExecutorHost } from './executors';
 import { Leases, thisProcess } from './leases';
 import { Projection, Saga } from './projection';
@@ -35,6 +35,7 @@ export class MessagingModule {
           },
         },
         DecideCommandHandler,
+        DecideAllCommandHandler,
         {
           provide: Leases,
           inject: [READ_STORE, AppConfig],

@@ -3,6 +3,7 @@ import { Subject } from 'rxjs';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { Change, ConcurrentCommitError, Doc, ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches, DeferredCheckpoint } from './batches';
+import { checkpointMismatch } from './checkpoint-check';
 import { Leases, RunnerLease } from './leases';
 import { physicalName, Projection } from './projection';
 import { DriftReport, ShadowBuild } from './projection-drift';
@@ -45,12 +46,39 @@ export interface RebuildProgress {
   progress: number;
 }
 
+/**
+ * Why a read model is not served. With `until`, it is being built from nothing (no read model for
+ * a log that has events: a new, emptied or lost read store, or a new projection) and is served
+ * once its live checkpoint reaches that position; without, it does not match the event log and a
+ * rebuild from the log replaces it.
+ */
+export interface Refusal {
+  reason: string;
+  detectedAt: string;
+  until?: number;
+}
+
+interface RebuildInfo {
+  generation: number;
+  version: number;
+  checkpoint: number;
+  /** The id of the event at `checkpoint` (absent in documents from before it was recorded). */
+  checkpointId?: string | null;
+  processed: number;
+  total: number;
+  startedAt: string;
+}
+
 interface StateDoc extends Doc {
   version: number;
   generation: number;
   checkpoint: number;
+  /** The id of the event at `checkpoint`, so it can be found again in the log (absent in documents from before). */
+  checkpointId?: string | null;
   failure: ProjectionFailure | null;
-  rebuild: { generation: number; version: number; checkpoint: number; processed: number; total: number; startedAt: string } | null;
+  rebuild: RebuildInfo | null;
+  /** Set while the live generation is not served (see `Refusal`). */
+  refused?: Refusal | null;
 }
 
 /** What a committed batch changed, announced only after the commit. */
@@ -93,6 +121,15 @@ class Lock {
 export class ProjectionRunner {
   state: RunnerState = 'starting';
   checkpoint = 0;
+  /** The id of the event at `checkpoint` (null at 0, or when the state document predates ids). */
+  private checkpointId: string | null = null;
+  /** Recorded in the state document: the live generation is not served (see `Refusal`). */
+  refused: Refusal | null = null;
+  /** A commit that serves a model built from nothing is under way. */
+  private serving = false;
+  /** This instance's own finding, not (yet) recorded by the leader: not served meanwhile. */
+  private suspect: string | null = null;
+  private servingWaiters: Array<() => void> = [];
   /** The checkpoint as the store holds it (the compare-and-set value); `checkpoint` may be ahead by skipped events. */
   private persisted = 0;
   private readonly deferred = new DeferredCheckpoint();
@@ -103,7 +140,7 @@ export class ProjectionRunner {
   lastEventAt: string | null = null;
   /** The last position this instance has announced on committed$ (its own commits and other instances'). */
   private announcedUpTo = 0;
-  private rebuildInfo: StateDoc['rebuild'] = null;
+  private rebuildInfo: RebuildInfo | null = null;
   private rebuildStarted = 0;
   private rebuildProcessedAtStart = 0;
   private stopped = false;
@@ -149,25 +186,20 @@ export class ProjectionRunner {
 
   async start(): Promise<void> {
     this.stopped = false;
-    let doc = await this.readState();
-    if (!doc) {
-      // An upsert, so two instances starting together create one state document.
-      await this.ensureIndexes(1);
-      const initial = { version: this.projection.version, generation: 1, checkpoint: 0, failure: null, rebuild: null };
-      await this.store.commit([
-        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $setOnInsert: initial }, upsert: true },
-      ]);
-      doc = (await this.readState())!;
-    }
+    const doc = (await this.readState()) ?? (await this.createState());
     this.generation = doc.generation;
     this.liveVersion = doc.version;
     this.checkpoint = doc.checkpoint;
+    this.checkpointId = doc.checkpointId ?? null;
     this.persisted = doc.checkpoint;
     this.announcedUpTo = doc.checkpoint;
     this.rebuildInfo = doc.rebuild;
+    this.refused = doc.refused ?? null;
     if (this.lease) {
       this.state = 'standby';
       this.failure = doc.failure;
+      // Until the leader has recorded what it found (or this instance leads), its own look decides.
+      this.suspect = await this.mismatchWithLog(doc);
       await this.lease.start({ acquired: () => this.takeOver(), lost: async () => this.stepDown(), tick: () => this.reconcile() });
     } else {
       await this.takeOver(doc);
@@ -177,8 +209,58 @@ export class ProjectionRunner {
   }
 
   /**
+   * The first state document. With events in the log already (a read store that is new, emptied
+   * or lost, or a projection added to a running fleet), the model is not served until it has
+   * caught up with the log as it is now: a model part-built is not the log's read model. An
+   * upsert, so two instances starting together create one state document.
+   */
+  private async createState(): Promise<StateDoc> {
+    await this.ensureIndexes(1);
+    const head = await this.events.headPosition();
+    const at = new Date().toISOString();
+    const refused: Refusal | null = head > 0 ? { reason: `no read model in the read store for an event log of ${head} positions (a new, emptied or lost read store, or a new projection): building it from the log`, detectedAt: at, until: head } : null;
+    const initial = { version: this.projection.version, generation: 1, checkpoint: 0, checkpointId: null, failure: null, rebuild: null, refused };
+    await this.store.commit([
+      { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name }, update: { $setOnInsert: initial }, upsert: true },
+    ]);
+    const doc = (await this.readState())!;
+    if (doc.refused) this.logger.warn({ projection: this.name, refused: doc.refused }, 'no read model for the event log: not serving it until it is built from the log');
+    return doc;
+  }
+
+  /**
+   * A model built from nothing has reached the log's head as it was at its start: it is served
+   * from now on (recorded for every instance). The leader's, after its checkpoint moved.
+   */
+  private maybeServe(): void {
+    const until = this.refused?.until;
+    if (until === undefined || this.checkpoint < until || this.serving || !this.leads()) return;
+    this.serving = true;
+    const generation = this.generation;
+    this.store
+      .commit([
+        ...this.fence(),
+        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation, 'refused.until': until }, update: { $set: { refused: null } }, mustMatch: true },
+      ])
+      .then(
+        () => {
+          if (this.generation !== generation || this.refused?.until !== until) return;
+          this.refused = null;
+          this.logger.info({ projection: this.name, checkpoint: this.checkpoint }, 'built from the log: the read model is served');
+          this.servingAgain();
+        },
+        // Refused: another instance served it, or swapped a generation in; the next round reads the state again.
+        (err: unknown) => {
+          if (!(err instanceof ConcurrentCommitError) && !Leases.lost(err)) this.logger.warn({ projection: this.name, err }, 'could not record that the read model is built');
+        },
+      )
+      .finally(() => (this.serving = false));
+  }
+
+  /**
    * This instance leads now (at start, or on taking the lease over): resume from the committed
-   * state, rebuilding first if the code's version is not the live one.
+   * state, after checking it against the log (a mismatch is recorded, and rebuilt), rebuilding
+   * first if the code's version is not the live one.
    */
   private async takeOver(known?: StateDoc): Promise<void> {
     if (this.stopped) return;
@@ -188,7 +270,14 @@ export class ProjectionRunner {
     this.failure = null;
     this.state = 'running';
     if (doc.failure) this.logger.warn({ projection: this.name, failure: doc.failure }, 'retrying a projection that failed before');
-    if (doc.version !== this.projection.version && !doc.rebuild) {
+    const mismatch = await this.mismatchWithLog(doc);
+    if (mismatch) return this.recover(doc, mismatch);
+    this.suspectThat(null);
+    this.maybeServe();
+    if (doc.refused && doc.refused.until === undefined && !doc.rebuild) {
+      // Refused without its rebuild (not written so by this code): rebuild now.
+      await this.beginRebuild();
+    } else if (doc.version !== this.projection.version && !doc.rebuild) {
       this.logger.info({ projection: this.name, from: doc.version, to: this.projection.version }, 'projection version changed: rebuilding');
       await this.beginRebuild();
     } else if (doc.rebuild) {
@@ -215,15 +304,114 @@ export class ProjectionRunner {
     if (this.stopped) return;
     const doc = await this.readState();
     if (!doc) return;
+    const mismatch = await this.mismatchWithLog(doc);
     if (!this.leads()) {
       this.adopt(doc, []);
+      this.suspectThat(mismatch);
       return;
     }
+    if (mismatch) return this.recover(doc, mismatch);
+    this.suspectThat(null);
+    this.maybeServe();
     if (this.state === 'failed' && !doc.failure) await this.retry();
     else if (doc.rebuild && !this.shadowRunning && this.state !== 'failed') {
       this.rebuildInfo = doc.rebuild;
       this.runShadow();
     }
+  }
+
+  /**
+   * Checks the state against the log (see `checkpointMismatch`): the live checkpoint (unless it
+   * is known not to match and being rebuilt), this instance's checkpoint in memory, and a
+   * rebuild's. Everything checked is read before the head is. Why it does not match, or null.
+   * A log that cannot be read now is no finding: the next round looks again.
+   */
+  private async mismatchWithLog(doc: StateDoc): Promise<string | null> {
+    const memory = { checkpoint: this.checkpoint, id: this.checkpointId };
+    try {
+      const head = await this.events.headPosition();
+      if (!doc.refused || doc.refused.until !== undefined) {
+        const live = await checkpointMismatch(this.events, head, doc.checkpoint, doc.checkpointId);
+        if (live) return live;
+        if (memory.checkpoint !== doc.checkpoint) {
+          const ahead = await checkpointMismatch(this.events, head, memory.checkpoint, memory.id);
+          if (ahead) return ahead;
+        }
+      }
+      const r = doc.rebuild;
+      const rebuild = r ? await checkpointMismatch(this.events, head, r.checkpoint, r.checkpointId) : null;
+      return rebuild ? `its rebuild's ${rebuild}` : null;
+    } catch (err) {
+      this.logger.warn({ projection: this.name, err }, 'could not check the read model against the event log');
+      return null;
+    }
+  }
+
+  /**
+   * The live generation does not match the log: stop applying to it, record why (everyone stops
+   * serving it), and rebuild from the log into a fresh generation, which swaps in and is served.
+   * A rebuild under way starts over too: its checkpoint is no surer than the live one's.
+   */
+  private async recover(doc: StateDoc, reason: string): Promise<void> {
+    this.suspect = reason;
+    this.logger.error(
+      { projection: this.name, reason, checkpoint: doc.checkpoint, checkpointId: doc.checkpointId ?? null, generation: doc.generation },
+      'the read model does not match the event log: not serving it, rebuilding it from the log',
+    );
+    await Promise.all([this.liveSub?.close(), this.shadowSub?.close()]);
+    await Promise.allSettled([this.liveLoop, this.shadowLoop]);
+    const at = new Date().toISOString();
+    const refused: Refusal = { reason, detectedAt: at };
+    const info: RebuildInfo = {
+      generation: doc.rebuild?.generation ?? doc.generation + 1,
+      version: this.projection.version,
+      checkpoint: 0,
+      checkpointId: null,
+      processed: 0,
+      total: await this.events.headPosition(),
+      startedAt: at,
+    };
+    try {
+      await this.store.commit([
+        ...this.fence(),
+        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation: doc.generation }, update: { $set: { refused, rebuild: info, failure: null } }, mustMatch: true },
+      ]);
+    } catch (err) {
+      if (Leases.lost(err)) return this.stepDown();
+      if (!(err instanceof ConcurrentCommitError)) throw err;
+      // Another instance swapped a generation in meanwhile: the next round looks again.
+      return;
+    }
+    this.refused = refused;
+    this.suspect = null;
+    this.failure = null;
+    this.rebuildInfo = info;
+    this.state = 'running';
+    this.runShadow();
+  }
+
+  /** Why this read model is not to be served now (with its rebuild's progress), or null when it is. */
+  unavailable(): { reason: string; detectedAt: string | null; rebuild: RebuildProgress | null } | null {
+    if (this.refused) return { reason: this.refused.reason, detectedAt: this.refused.detectedAt, rebuild: this.progress() };
+    if (this.suspect) return { reason: this.suspect, detectedAt: null, rebuild: this.progress() };
+    return null;
+  }
+
+  /** Resolves once the read model is served (or the runner stops). */
+  whenServing(): Promise<void> {
+    if (!this.unavailable() || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.servingWaiters.push(resolve));
+  }
+
+  private suspectThat(reason: string | null): void {
+    this.suspect = reason;
+    this.servingAgain();
+  }
+
+  private servingAgain(): void {
+    if (this.unavailable()) return;
+    for (const w of this.servingWaiters.splice(0)) w();
+    this.resolveWaiters();
   }
 
   /** The shared state, as a copy of its own: the runner keeps and updates parts of it (the rebuild's progress). */
@@ -242,6 +430,7 @@ export class ProjectionRunner {
     if (this.state !== 'failed') this.state = 'stopped';
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+    for (const w of this.servingWaiters.splice(0)) w();
   }
 
   /** On a clean stop, the checkpoint moved past skipped events is written, so a restart need not re-read them. */
@@ -250,7 +439,7 @@ export class ProjectionRunner {
     try {
       await this.store.commit([
         ...this.fence(),
-        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation: this.generation, checkpoint: this.persisted }, update: { $set: { checkpoint: this.checkpoint } }, mustMatch: true },
+        { op: 'updateOne', collection: PROJECTIONS_COLLECTION, filter: { _id: this.name, generation: this.generation, checkpoint: this.persisted }, update: { $set: { checkpoint: this.checkpoint, checkpointId: this.checkpointId } }, mustMatch: true },
       ]);
       this.persisted = this.checkpoint;
     } catch (err) {
@@ -259,9 +448,12 @@ export class ProjectionRunner {
     }
   }
 
-  /** Resolves once this projection has committed every event up to `position` (or is not running). */
+  /**
+   * Resolves once this projection serves a model that has committed every event up to `position`
+   * (or is not running). A model not served is waited for: its checkpoint is not the log's.
+   */
   waitFor(position: number): Promise<void> {
-    if (this.checkpoint >= position || this.state === 'failed' || this.stopped) return Promise.resolve();
+    if ((this.checkpoint >= position && !this.unavailable()) || this.state === 'failed' || this.stopped) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ position, resolve }));
   }
 
@@ -321,10 +513,11 @@ export class ProjectionRunner {
    */
   async beginRebuild(): Promise<RebuildProgress> {
     if (this.rebuildInfo) return this.progress()!;
-    const info = {
+    const info: RebuildInfo = {
       generation: this.generation + 1,
       version: this.projection.version,
       checkpoint: 0,
+      checkpointId: null,
       processed: 0,
       total: await this.events.headPosition(),
       startedAt: new Date().toISOString(),
@@ -404,7 +597,9 @@ export class ProjectionRunner {
         if (outcome === 'failed' || outcome === 'parked' || this.stopped) break;
       }
       await this.liveSub.close();
-      if (!restart) return;
+      // A swap closes the subscription of a loop left waiting after the old generation's checkpoint
+      // (which a model that did not match the log may have past the log's end): go on from the new one.
+      if (!restart && (this.generation === generation || this.stopped)) return;
     }
   }
 
@@ -415,8 +610,8 @@ export class ProjectionRunner {
         const followed = await this.follow(batch, generation);
         if (followed !== 'lead') return followed;
       }
-      // The rebuild to the code's version swaps in and starts the live loop again.
-      if (this.liveVersion !== this.projection.version) return 'parked';
+      // The rebuild (to the code's version, or of a model that does not match the log) swaps in and starts the live loop again.
+      if (this.liveVersion !== this.projection.version || (this.refused && this.refused.until === undefined) || this.suspect) return 'parked';
       if (this.passesOver(batch, generation)) return 'ok';
       const outcome = await this.lock.run(async () => {
         // A swap moved the live model to another generation and checkpoint: resubscribe there.
@@ -466,9 +661,11 @@ export class ProjectionRunner {
   /** Past a batch it had nothing for, in memory only: the next commit carries the checkpoint. */
   private passedInMemory(last: RecordedEvent): void {
     this.checkpoint = last.position;
+    this.checkpointId = last.id;
     this.lastEventAt = last.recordedAt;
     this.announcedUpTo = last.position;
     this.resolveWaiters();
+    this.maybeServe();
   }
 
   /**
@@ -490,6 +687,7 @@ export class ProjectionRunner {
     const last = batch[batch.length - 1];
     if (last.position > this.checkpoint) {
       this.checkpoint = last.position;
+      this.checkpointId = last.id;
       this.lastEventAt = last.recordedAt;
     }
     this.announceCommittedElsewhere(batch);
@@ -545,7 +743,7 @@ export class ProjectionRunner {
           op: 'updateOne',
           collection: PROJECTIONS_COLLECTION,
           filter: { _id: this.name, generation: old, 'rebuild.generation': info.generation },
-          update: { $set: { generation: info.generation, version: info.version, checkpoint: info.checkpoint, rebuild: null, failure: null } },
+          update: { $set: { generation: info.generation, version: info.version, checkpoint: info.checkpoint, checkpointId: info.checkpointId ?? null, rebuild: null, failure: null, refused: null } },
           mustMatch: true,
         },
       ]);
@@ -561,15 +759,22 @@ export class ProjectionRunner {
     this.generation = info.generation;
     this.liveVersion = info.version;
     this.checkpoint = info.checkpoint;
+    this.checkpointId = info.checkpointId ?? null;
     this.persisted = info.checkpoint;
     this.deferred.written();
     this.rebuildInfo = null;
     this.failure = null;
     this.state = 'running';
+    const recovered = this.refused;
+    this.refused = null;
+    this.suspect = null;
     this.publishProgress(info);
     for (const logical of Object.keys(this.projection.collections)) await this.store.dropCollection(physicalName(logical, old));
-    this.logger.info({ projection: this.name, generation: info.generation, checkpoint: info.checkpoint }, 'rebuild swapped in');
-    this.resolveWaiters();
+    // The live loop may be waiting on a subscription after the old checkpoint: it starts again from this one.
+    void this.liveSub?.close();
+    if (recovered) this.logger.warn({ projection: this.name, generation: info.generation, checkpoint: info.checkpoint, refused: recovered }, 'rebuilt from the log: the read model is served again');
+    else this.logger.info({ projection: this.name, generation: info.generation, checkpoint: info.checkpoint }, 'rebuild swapped in');
+    this.servingAgain();
     this.committed$.next({ projection: this.name, position: this.checkpoint, events: [], rebuilt: true });
     this.runLive();
     return true;
@@ -651,6 +856,7 @@ export class ProjectionRunner {
         return 'superseded';
       }
       mine.checkpoint = doc.rebuild.checkpoint;
+      mine.checkpointId = doc.rebuild.checkpointId ?? null;
       mine.processed = doc.rebuild.processed;
       return 'retry';
     }
@@ -661,16 +867,21 @@ export class ProjectionRunner {
   }
 
   private adopt(doc: StateDoc, batch: RecordedEvent[]): void {
+    if (doc.generation !== this.generation) this.suspect = null;
     this.generation = doc.generation;
     this.rebuildInfo = doc.rebuild;
+    this.refused = doc.refused ?? null;
     if (!this.leads()) {
       this.failure = doc.failure;
       this.liveVersion = doc.version;
     }
     if (!doc.rebuild && this.state === 'rebuilding') this.state = 'running';
-    if (doc.checkpoint > this.checkpoint) this.checkpoint = doc.checkpoint;
+    if (doc.checkpoint > this.checkpoint) {
+      this.checkpoint = doc.checkpoint;
+      this.checkpointId = doc.checkpointId ?? null;
+    }
     this.persisted = doc.checkpoint;
-    this.resolveWaiters();
+    this.servingAgain();
     this.announceCommittedElsewhere(batch);
   }
 
@@ -715,7 +926,7 @@ export class ProjectionRunner {
         op: 'updateOne',
         collection: PROJECTIONS_COLLECTION,
         filter: { _id: this.name, generation, checkpoint: this.persisted },
-        update: { $set: { checkpoint: last.position } },
+        update: { $set: { checkpoint: last.position, checkpointId: last.id } },
         mustMatch: true,
       });
     } else {
@@ -724,21 +935,24 @@ export class ProjectionRunner {
         op: 'updateOne',
         collection: PROJECTIONS_COLLECTION,
         filter: { _id: this.name, 'rebuild.generation': info.generation, 'rebuild.checkpoint': info.checkpoint },
-        update: { $set: { 'rebuild.checkpoint': last.position, 'rebuild.processed': info.processed + batch.length } },
+        update: { $set: { 'rebuild.checkpoint': last.position, 'rebuild.checkpointId': last.id, 'rebuild.processed': info.processed + batch.length } },
         mustMatch: true,
       });
     }
     await this.store.commit(changes, last.position);
     if (target === 'live') {
       this.checkpoint = last.position;
+      this.checkpointId = last.id;
       this.persisted = last.position;
       this.deferred.written();
       this.lastEventAt = last.recordedAt;
       this.resolveWaiters();
+      this.maybeServe();
       this.announcedUpTo = last.position;
       if (handled > 0) this.committed$.next({ projection: this.name, position: last.position, events: batch });
     } else {
       this.rebuildInfo!.checkpoint = last.position;
+      this.rebuildInfo!.checkpointId = last.id;
       this.rebuildInfo!.processed += batch.length;
     }
   }
@@ -762,13 +976,13 @@ export class ProjectionRunner {
   }
 
   private resolveWaiters(): void {
-    if (!this.waiters.length) return;
+    if (!this.waiters.length || this.unavailable()) return;
     const still: typeof this.waiters = [];
     for (const w of this.waiters) (w.position <= this.checkpoint ? w.resolve() : still.push(w));
     this.waiters = still;
   }
 
-  private publishProgress(done?: NonNullable<StateDoc['rebuild']>): void {
+  private publishProgress(done?: RebuildInfo): void {
     const p = done ? { ...done, eventsPerSecond: 0, etaSeconds: 0, progress: 1 } : this.progress();
     if (p) this.rebuildProgress$.next({ ...p, state: this.state });
   }

@@ -5,7 +5,7 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { Doc, Filter, FindOptions, READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { pagesOf } from '../read-store/scan';
-import { NotFoundError } from './domain-errors';
+import { NotFoundError, UnavailableError } from './domain-errors';
 import { Leases, RunnerLease } from './leases';
 import { Projection } from './projection';
 import { Committed, ProjectionRunner, RebuildProgress, RunnerLogger } from './projection-runner';
@@ -22,6 +22,10 @@ export interface ProjectionStatus {
   state: RunnerState;
   failure: ProjectionRunner['failure'];
   rebuild: RebuildProgress | null;
+  /** False while the read model is not served (not built from the log yet, or not matching it and being rebuilt). */
+  serving: boolean;
+  /** Why it is not served, and since when (null: found by this instance, not yet recorded by the one that runs it). */
+  notServed: { reason: string; detectedAt: string | null } | null;
 }
 
 /**
@@ -79,7 +83,17 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
       });
       this.runners.set(p.name, runner);
       for (const c of Object.keys(p.collections)) this.byCollection.set(c, runner);
-      registry.register(`projection:${p.name}`, () => ({ name: p.name, kind: 'projection', state: runner.state, error: runner.failure?.error }));
+      registry.register(`projection:${p.name}`, () => {
+        const refused = runner.unavailable();
+        return {
+          name: p.name,
+          kind: 'projection',
+          state: runner.state,
+          error: refused ? `not served: ${refused.reason}` : runner.failure?.error,
+          serving: !refused,
+          ...(refused?.rebuild ? { rebuild: { progress: refused.rebuild.progress, processed: refused.rebuild.processed, total: refused.rebuild.total } } : {}),
+        };
+      });
     }
     this.committed$.subscribe((c) => this.dispatchToStreams(c));
   }
@@ -105,9 +119,23 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     return r;
   }
 
+  /**
+   * The collection serving a logical one now. A read model not served (not built from the log
+   * yet, or not matching it) is not read at all: the caller is told why (UNAVAILABLE, retryable),
+   * never handed what it holds.
+   */
   private physical(logical: string): string {
     const r = this.byCollection.get(logical);
     if (!r) throw new Error(`no projection declares the collection ${logical}`);
+    const refused = r.unavailable();
+    if (refused) {
+      const p = refused.rebuild;
+      throw new UnavailableError(
+        `the ${r.name} read model is not served: ${refused.reason}${p ? ` (rebuild ${Math.floor(p.progress * 100)}% done)` : ''}. ` +
+          'Writes are still recorded, and show once it is built; try again shortly.',
+        { projection: r.name, reason: 'READ_MODEL_NOT_SERVED', detail: refused.reason, progress: p?.progress ?? null },
+      );
+    }
     return r.collection(logical);
   }
 
@@ -158,6 +186,20 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     return ok;
   }
 
+  /**
+   * For work resumed from the read models (the executors): waits, with no bound, until each named
+   * projection serves a model that has committed `position`: a partial model would hide work
+   * still open. A model being rebuilt is waited for however long that takes; a failed or stopped
+   * projection ends the wait (as `waitFor` does).
+   */
+  async caughtUp(names: readonly string[], position: number): Promise<void> {
+    await Promise.all(names.map(async (n) => {
+      const r = this.runner(n);
+      await r.whenServing();
+      await r.waitFor(position);
+    }));
+  }
+
   committedBy(projection: string): Observable<Committed> {
     return this.committed$.pipe(filter((c) => c.projection === projection));
   }
@@ -192,6 +234,7 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
   private status(r: ProjectionRunner, head: number): ProjectionStatus {
     const positions = Math.max(head - r.checkpoint, 0);
     const seconds = positions > 0 && r.lastEventAt ? Math.max((Date.now() - Date.parse(r.lastEventAt)) / 1000, 0) : 0;
+    const refused = r.unavailable();
     return {
       name: r.name,
       version: r.projection.version,
@@ -200,6 +243,8 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
       state: r.state,
       failure: r.failure,
       rebuild: r.progress(),
+      serving: !refused,
+      notServed: refused ? { reason: refused.reason, detectedAt: refused.detectedAt } : null,
     };
   }
 

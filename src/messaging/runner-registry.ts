@@ -8,6 +8,10 @@ export interface RunnerStatus {
   kind: 'projection' | 'saga' | 'executor' | 'sealer';
   state: RunnerState;
   error?: string;
+  /** A projection: false while its read model is refused (it does not match the log; a rebuild replaces it). */
+  serving?: boolean;
+  /** A projection's rebuild under way, while it is not served. */
+  rebuild?: { progress: number; processed: number; total: number };
 }
 
 /** Every subscription runner (projection or saga), the executors and the log's sealer report here; /readyz reads it. */

@@ -2,6 +2,7 @@ import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EventStore, EventSubscription, RecordedEvent } from '../event-store/event-store.port';
 import { ReadStore } from '../read-store/read-store.port';
 import { BatchOptions, batches, DeferredCheckpoint } from './batches';
+import { checkpointMismatch } from './checkpoint-check';
 import { CommandContext } from './command-pipeline';
 import { Leases, RunnerLease } from './leases';
 import { DomainError } from './domain-errors';
@@ -73,6 +74,7 @@ export class SagaRunner {
     const doc = await this.store.findOne(SAGAS_COLLECTION, { _id: this.name });
     this.checkpoint = (doc?.checkpoint as number | undefined) ?? 0;
     this.saved = this.checkpoint;
+    await this.backToTheLog();
     this.error = null;
     this.state = 'running';
     const session = ++this.session;
@@ -82,6 +84,20 @@ export class SagaRunner {
       this.error = (err as Error).message;
       this.logger.error({ saga: this.name, err }, 'saga runner stopped');
     });
+  }
+
+  /**
+   * A checkpoint past the end of the log (the log restored from a backup older than the read
+   * store) would pass over the new events the log gives those positions to. The saga goes back to
+   * the log's head: what the log holds up to it was seen already (so nothing is acted on twice),
+   * and every event after it is new. Said in the log; the position is saved before it resumes.
+   */
+  private async backToTheLog(): Promise<void> {
+    const head = await this.events.headPosition();
+    const reason = await checkpointMismatch(this.events, head, this.checkpoint, null);
+    if (!reason) return;
+    this.logger.error({ saga: this.name, reason, checkpoint: this.checkpoint, head }, 'the saga checkpoint does not match the event log: resuming from the log\'s head');
+    await this.saveCheckpoint(head);
   }
 
   /** The lease went elsewhere: end the loop; its holder sends the commands from now on. */

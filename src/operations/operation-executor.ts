@@ -49,7 +49,7 @@ export class OperationExecutor implements Executor {
         if (e.type === 'OperationCanceled') this.running.get(String(e.data.operationId))?.abort();
       }
     });
-    void this.resume(startHead);
+    void this.resume(startHead).catch((err) => this.logger.error({ err }, 'resuming operations failed'));
   }
 
   async stop(): Promise<void> {
@@ -61,7 +61,7 @@ export class OperationExecutor implements Executor {
 
   /** Unfinished operations recorded before this process started. */
   private async resume(head: number): Promise<void> {
-    await this.projections.waitFor(['operations'], head);
+    await this.projections.caughtUp(['operations'], head);
     const open = await this.projections.find('operations', { phase: { $in: ['PENDING', 'RUNNING'] } });
     if (open.length) this.logger.info({ operations: open.length }, 'resuming unfinished operations');
     for (const op of open) this.schedule(String(op.machineId), String(op.id));

@@ -49,7 +49,7 @@ export class ProvisioningExecutor implements Executor {
       }
     });
     void (async () => {
-      await this.projections.waitFor(['instances'], startHead);
+      await this.projections.caughtUp(['instances'], startHead);
       const open = await this.projections.find('instances', { status: 'CREATING' });
       if (open.length) this.logger.info({ instances: open.length }, 'resuming unfinished provisioning');
       for (const i of open) this.schedule(String(i.id));

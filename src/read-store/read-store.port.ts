@@ -1,3 +1,5 @@
+import type { IntegrityReport } from '../storage/integrity';
+
 /**
  * The read store port, in the MongoDB dialect: filters, sorts and update operators mean
  * what they mean in MongoDB. Read models are disposable: the event log rebuilds them.
@@ -64,6 +66,8 @@ export interface ReadStore {
   dropCollection(collection: string): Promise<void>;
   listCollections(): Promise<string[]>;
   ping(): Promise<void>;
+  /** The store's integrity, checked within `timeoutMs` (see `IntegrityReport`); never rejects for damage. */
+  checkIntegrity(timeoutMs: number): Promise<IntegrityReport>;
   close(): Promise<void>;
 }
 

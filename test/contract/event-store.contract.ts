@@ -342,6 +342,42 @@ export function eventStoreContract(adapter: string, open: () => Promise<EventSto
       expect(await store.readCausedBy(effects[0].id)).toEqual([]);
     });
 
+    it('appendAll writes every stream in one go, each part at its expected revision, chained as append chains', async () => {
+      await store.append(s('m-2'), [newEvent('A')], 'no_stream');
+      const results = await store.appendAll([
+        { stream: s('m-1'), events: [newEvent('X'), newEvent('Y')], expected: 'no_stream' },
+        { stream: s('m-2'), events: [newEvent('B')], expected: 0 },
+        { stream: s('m-3'), events: [newEvent('Z')], expected: 'any' },
+      ]);
+      expect(results.map((r) => r.nextExpectedRevision)).toEqual([1, 1, 0]);
+      expect(results[0].position).toBeLessThan(results[1].position);
+      expect(results[1].position).toBeLessThan(results[2].position);
+      expect((await store.readStream(s('m-1'))).map((e) => [e.type, e.revision])).toEqual([['X', 0], ['Y', 1]]);
+      expect((await store.readStream(s('m-2'))).map((e) => e.type)).toEqual(['A', 'B']);
+      const verifier = new ChainVerifier();
+      verifier.feed(await store.readStream(s('m-2')));
+      expect(verifier.firstBreak).toBeNull();
+      expect(verifier.checked).toBe(2);
+      expect(await store.headPosition()).toBe(results[2].position);
+    });
+
+    it('appendAll is all or nothing: a part refused late writes none of the parts before it', async () => {
+      await store.append(s('n-3'), [newEvent('A')], 'no_stream');
+      const head = await store.headPosition();
+      const err = await store
+        .appendAll([
+          { stream: s('n-1'), events: [newEvent('X')], expected: 'no_stream' },
+          { stream: s('n-2'), events: [newEvent('Y'), newEvent('Y2')], expected: 'no_stream' },
+          { stream: s('n-3'), events: [newEvent('Z')], expected: 'no_stream' },
+        ])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WrongExpectedRevisionError);
+      await expect(store.readStream(s('n-1'))).rejects.toBeInstanceOf(StreamNotFoundError);
+      await expect(store.readStream(s('n-2'))).rejects.toBeInstanceOf(StreamNotFoundError);
+      expect((await store.readStream(s('n-3'))).map((e) => e.type)).toEqual(['A']);
+      expect(await store.headPosition()).toBe(head);
+    });
+
     it('many concurrent appenders to many streams all succeed, each at its expected revision', async () => {
       await Promise.all(
         Array.from({ length: 100 }, (_, i) =>

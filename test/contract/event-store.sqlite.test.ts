@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, type SqliteEventStoreOptions } from '../../src/event-store/sqlite/sqlite-event-store';
-import { DuplicateEventIdError, StreamNotFoundError, WrongExpectedRevisionError, type EventSubscription, type RecordedEvent } from '../../src/event-store/event-store.port';
+import { DuplicateEventIdError, EventStoreFullError, StreamNotFoundError, WrongExpectedRevisionError, type EventSubscription, type RecordedEvent } from '../../src/event-store/event-store.port';
 import { eventStoreContract, newEvent } from './event-store.contract';
 
 const dirs: string[] = [];
@@ -408,6 +408,38 @@ describe('sqlite event store: on disk before acknowledged or read', () => {
       failing.mockRestore();
     }
     await expect(store.append('f-6', [newEvent('F')], 'no_stream')).rejects.toThrow(/until a restart/);
+    await store.close();
+  });
+});
+
+describe('sqlite event store: an append to several streams when the disk fills part-way', () => {
+  /** Caps the file a few pages above its size now, on the store's own connection: its next large write fails with SQLITE_FULL. */
+  function capFile(store: SqliteEventStore, spare: number): void {
+    const db = (store as unknown as { db: { pragma(sql: string, options?: { simple: boolean }): unknown } }).db;
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages + spare}`);
+  }
+  const big = (i: number) => newEvent('Registered', { i, padding: 'x'.repeat(2000) });
+
+  it.each([true, false])('nothing of any stream is written, and the store goes on (group commit: %s)', async (groupCommit) => {
+    const store = fresh({ groupCommit });
+    await store.append('before', [newEvent('A')], 'no_stream');
+    const head = await store.headPosition();
+    capFile(store, 4);
+    const parts = Array.from({ length: 40 }, (_, i) => ({ stream: `full-${i}`, events: [big(i)], expected: 'no_stream' as const }));
+    // In the same group: a plain append queued beside it shares its transaction, and its fate.
+    const [all, beside] = await Promise.allSettled([store.appendAll(parts), store.append('beside', [newEvent('B')], 'no_stream')]);
+    expect(all.status).toBe('rejected');
+    expect((all as PromiseRejectedResult).reason).toBeInstanceOf(EventStoreFullError);
+    for (const i of [0, 1, 2, 39]) await expect(store.readStream(`full-${i}`)).rejects.toBeInstanceOf(StreamNotFoundError);
+    const after = await store.readAll({ from: head });
+    expect(after.filter((e) => e.stream.startsWith('full-'))).toEqual([]);
+    if (beside.status === 'fulfilled') expect(after.map((e) => e.stream)).toEqual(['beside']);
+    // The first parts fit: without the cap, the same parts go in whole.
+    capFile(store, 10_000);
+    const results = await store.appendAll(parts);
+    expect(results).toHaveLength(40);
+    expect((await store.readStream('full-39')).map((e) => e.data.i)).toEqual([39]);
     await store.close();
   });
 });

@@ -140,6 +140,6 @@ describe('GraphQL API over HTTP and WebSocket', () => {
 
   it('readiness lists the projection runners', async () => {
     const ready = (await (await fetch(`http://localhost:${port}/readyz`)).json()) as any;
-    expect(ready.checks.subscriptions).toContainEqual({ name: 'machines', kind: 'projection', state: 'running' });
+    expect(ready.checks.subscriptions).toContainEqual({ name: 'machines', kind: 'projection', state: 'running', serving: true });
   });
 });

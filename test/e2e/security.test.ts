@@ -25,6 +25,7 @@ const MATRIX: Record<string, { allowed: Role[]; doc: () => { query: string; vari
   'Mutation.setMachineLabels': { allowed: OPS, doc: () => ({ query: `mutation { setMachineLabels(input: { machineId: "sec-1", labels: { n: "${++seq}" } }) { id } }` }) },
   'Mutation.rebuildProjection': { allowed: OPS, doc: () => ({ query: 'mutation { rebuildProjection(name: "machines") { name } }' }) },
   'Mutation.retryProjection': { allowed: OPS, doc: () => ({ query: 'mutation { retryProjection(name: "machines") { name } }' }) },
+  'Query.storeIntegrity': { allowed: OPS, doc: () => ({ query: '{ storeIntegrity(timeoutSeconds: 10) { ok } }' }) },
   'Mutation.createApiKey': { allowed: ['ADMIN'], doc: () => ({ query: 'mutation { createApiKey(input: { role: AUDITOR, name: "matrix" }) { id } }' }) },
   'Mutation.revokeApiKey': { allowed: ['ADMIN'], doc: () => ({ query: 'mutation { revokeApiKey(id: "no-such-key") { id } }' }) },
   'Query.operation': { allowed: READERS, doc: () => ({ query: '{ operation(id: "no-such-op") { id } }' }) },

@@ -24,15 +24,18 @@ import {
   EventSubscription,
   ExpectedRevision,
   NewEvent,
+  PartialAppendError,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   StreamNotFoundError,
   SubscribeOptions,
   WrongExpectedRevisionError,
   matchesFilter,
 } from '../event-store.port';
 import { chain, chainedMetadata, GENESIS_HASH } from '../hash-chain';
+import type { IntegrityReport } from '../../storage/integrity';
 
 export interface EsdbOptions {
   /**
@@ -80,6 +83,33 @@ export class EsdbEventStore implements EventStore {
       }
       throw err;
     }
+  }
+
+  /**
+   * EventStoreDB (this client, this server version) commits one stream per append: it has no
+   * transaction over several. So every part's expected revision is checked first, and a refusal
+   * found then writes nothing; the parts are then appended one after another, each pinned to the
+   * revision checked. A failure after the first write (a concurrent writer on a later stream, the
+   * server gone) leaves the earlier parts written and says which (PartialAppendError): this
+   * adapter cannot keep the all-or-nothing promise in that case, and does not pretend to.
+   */
+  async appendAll(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (new Set(appends.map((a) => a.stream)).size !== appends.length) throw new Error('appendAll takes each stream once');
+    const pinned: ExpectedRevision[] = [];
+    for (const a of appends) {
+      const p = await this.predecessor(a.stream, a.expected);
+      pinned.push(p.revision === -1 ? 'no_stream' : p.revision);
+    }
+    const results: AppendResult[] = [];
+    for (const [i, a] of appends.entries()) {
+      try {
+        results.push(await this.append(a.stream, a.events, pinned[i]));
+      } catch (err) {
+        if (i === 0) throw err;
+        throw new PartialAppendError(appends.slice(0, i).map((w) => w.stream), err);
+      }
+    }
+    return results;
   }
 
   /** The revision (-1: none) and hash the new events follow, as the expected revision asks. */
@@ -229,6 +259,15 @@ export class EsdbEventStore implements EventStore {
 
   async ping(): Promise<void> {
     await this.readAll({ direction: 'backwards', maxCount: 1 });
+  }
+
+  /** Nothing this app can run: the server verifies its own chunks (see the details). */
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return {
+      status: 'NOT_APPLICABLE',
+      details: ['EventStoreDB verifies its own database files (chunk checksums at start-up, unless started with --skip-db-verify); this app has no check to run on it. Each stream\'s hash chain is checked by verifyStream.'],
+      milliseconds: 0,
+    };
   }
 
   async close(): Promise<void> {

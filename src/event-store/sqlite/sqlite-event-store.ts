@@ -6,6 +6,7 @@ import {
   AppendResult,
   DuplicateEventIdError,
   EventMetadata,
+  EventStoreFullError,
   EventStore,
   EventSubscription,
   ExpectedRevision,
@@ -13,12 +14,15 @@ import {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   StreamNotFoundError,
   SubscribeOptions,
   WrongExpectedRevisionError,
 } from '../event-store.port';
 import { ModeChange, privateSqliteFile } from '../../storage/private-files';
 import { chain, GENESIS_HASH } from '../hash-chain';
+import type { IntegrityReport } from '../../storage/integrity';
+import { quickCheck } from '../../storage/sqlite/quick-check';
 
 export interface SqliteEventStoreOptions {
   /** Group concurrent appends into one transaction (one fsync). Default true. */
@@ -55,13 +59,30 @@ class PartialWriteError extends Error {
   }
 }
 
-interface PendingAppend {
-  stream: string;
-  events: readonly NewEvent[];
-  expected: ExpectedRevision;
+/** SQLite refused the write for want of space (the disk, or the file's page limit). */
+function isFull(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'SQLITE_FULL';
+}
+
+/** The error a caller is given for a failed write: a full store is said so, in the port's terms. */
+function writeFailure(err: unknown): unknown {
+  return isFull(err) ? new EventStoreFullError(`${(err as Error).message}; nothing of this append was written`) : err;
+}
+
+interface PendingAppend extends StreamAppend {
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
+
+/** An append to several streams: its parts are written under one savepoint, all or none. */
+interface PendingAll {
+  parts: readonly StreamAppend[];
+  resolve: (r: AppendResult[]) => void;
+  reject: (e: unknown) => void;
+}
+
+type Pending = PendingAppend | PendingAll;
+type Outcome = { ok: AppendResult } | { all: AppendResult[] } | { err: unknown };
 
 /**
  * Positions are the table's rowids: each insert takes the largest one plus one, assigned by the
@@ -180,7 +201,7 @@ export class SqliteEventStore implements EventStore {
   private readonly groupCommit: boolean;
   private readonly batchSize: number;
   private readonly idleWakeMs: number;
-  private queue: PendingAppend[] = [];
+  private queue: Pending[] = [];
   private flushScheduled = false;
   private closed = false;
   /** Bumped on every local commit and every change seen on the file by another process. */
@@ -215,8 +236,10 @@ export class SqliteEventStore implements EventStore {
   private readonly tailReaders = new Map<object, number>();
   private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
   private readonly stmts: ReturnType<SqliteEventStore['prepare']>;
-  private readonly appendOne: Database.Transaction<(req: PendingAppend) => AppendResult>;
-  private readonly appendMany: Database.Transaction<(reqs: PendingAppend[]) => Array<{ ok: AppendResult } | { err: unknown }>>;
+  private readonly appendOne: Database.Transaction<(req: Pending) => Outcome>;
+  private readonly appendMany: Database.Transaction<(reqs: Pending[]) => Outcome[]>;
+  /** Every part of an append to several streams, or none: a savepoint inside the group's transaction. */
+  private readonly writeParts: Database.Transaction<(parts: readonly StreamAppend[]) => AppendResult[]>;
 
   constructor(
     private readonly file: string,
@@ -238,7 +261,8 @@ export class SqliteEventStore implements EventStore {
     this.db.prepare('SELECT count(*) FROM events WHERE position < 0').get();
     this.description = `sqlite event store (${file})`;
     this.stmts = this.prepare();
-    this.appendOne = this.db.transaction((req: PendingAppend) => this.write(req));
+    this.writeParts = this.db.transaction((parts: readonly StreamAppend[]) => parts.map((part) => this.write(part)));
+    this.appendOne = this.db.transaction((req: Pending) => this.writeRequest(req));
     this.tailTx = this.db.transaction((after: number) => {
       const rows = this.stmts.allForwards.all(after, this.batchSize);
       const scannedTo = rows.length === this.batchSize ? rows[rows.length - 1].position : (this.stmts.head.get()?.position ?? 0);
@@ -258,10 +282,10 @@ export class SqliteEventStore implements EventStore {
     // One transaction for the whole group, without a savepoint per append: `write` decides every
     // rejection before its first insert, so a rejected append has written nothing and the others
     // still commit together. A failure after an insert (disk full, I/O) fails the whole group.
-    this.appendMany = this.db.transaction((reqs: PendingAppend[]) =>
+    this.appendMany = this.db.transaction((reqs: Pending[]) =>
       reqs.map((req) => {
         try {
-          return { ok: this.write(req) };
+          return this.writeRequest(req);
         } catch (err) {
           if (err instanceof PartialWriteError) throw err.failure;
           return { err };
@@ -334,24 +358,40 @@ export class SqliteEventStore implements EventStore {
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
+    return this.enqueue<AppendResult>((resolve, reject) => ({ stream, events, expected, resolve, reject }));
+  }
+
+  /**
+   * Every part in one savepoint of the group's transaction: a part refused rolls back the others
+   * (and the rest of the group still commits); a failure of the disk fails the whole group.
+   */
+  appendAll(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (appends.length === 0) return Promise.resolve([]);
+    if (appends.some((a) => a.events.length === 0)) return Promise.reject(new Error('append needs at least one event'));
+    if (new Set(appends.map((a) => a.stream)).size !== appends.length) return Promise.reject(new Error('appendAll takes each stream once'));
+    return this.enqueue<AppendResult[]>((resolve, reject) => ({ parts: appends, resolve, reject }));
+  }
+
+  private enqueue<T>(make: (resolve: (r: T) => void, reject: (e: unknown) => void) => Pending): Promise<T> {
     if (this.closed) return Promise.reject(new Error('event store is closed'));
     if (this.syncFailure) return Promise.reject(this.syncFailure);
-    if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
-    return new Promise<AppendResult>((resolve, reject) => {
-      const req: PendingAppend = { stream, events, expected, resolve, reject };
+    return new Promise<T>((resolve, reject) => {
+      const req = make(resolve, reject);
       if (!this.groupCommit) {
+        let outcome: Outcome;
         try {
-          const result = this.appendOne.immediate(req);
-          const rows = this.takeWritten();
-          // synchronous=FULL: the commit synced the WAL, and with it every commit written before.
-          this.durableThrough = Math.max(this.durableThrough, result.position);
-          this.noteLastRevision(req.stream, result.nextExpectedRevision);
-          resolve(result);
-          this.changed(rows);
+          outcome = this.appendOne.immediate(req);
         } catch (err) {
           this.takeWritten();
-          reject(err instanceof PartialWriteError ? err.failure : err);
+          reject(writeFailure(err instanceof PartialWriteError ? err.failure : err));
+          return;
         }
+        const rows = this.takeWritten();
+        // synchronous=FULL: the commit synced the WAL, and with it every commit written before.
+        this.durableThrough = Math.max(this.durableThrough, lastPosition(outcome));
+        this.settle(req, outcome);
+        this.changed(rows);
         return;
       }
       this.queue.push(req);
@@ -360,6 +400,31 @@ export class SqliteEventStore implements EventStore {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /** One request's writes: a plain append, or every part of an append to several streams (all or none). */
+  private writeRequest(req: Pending): Outcome {
+    if (!('parts' in req)) return { ok: this.write(req) };
+    const mark = this.written.length;
+    try {
+      return { all: this.writeParts(req.parts) };
+    } catch (err) {
+      // The savepoint is rolled back: the rows its parts wrote are not in the file.
+      this.written.length = mark;
+      throw err;
+    }
+  }
+
+  /** Answers a request once its writes are on disk, and notes each stream's new end. */
+  private settle(req: Pending, outcome: Outcome): void {
+    if ('err' in outcome) return req.reject(outcome.err);
+    if ('parts' in req && 'all' in outcome) {
+      req.parts.forEach((part, i) => this.noteLastRevision(part.stream, outcome.all[i].nextExpectedRevision));
+      req.resolve(outcome.all);
+    } else if (!('parts' in req) && 'ok' in outcome) {
+      this.noteLastRevision(req.stream, outcome.ok.nextExpectedRevision);
+      req.resolve(outcome.ok);
+    }
   }
 
   /**
@@ -380,8 +445,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** One transaction for the group; each append acknowledged once the WAL holding it is on disk. */
-  private commitGroup(batch: PendingAppend[]): void {
-    let outcomes: Array<{ ok: AppendResult } | { err: unknown }>;
+  private commitGroup(batch: Pending[]): void {
+    let outcomes: Outcome[];
     let rows: EventRow[];
     try {
       // IMMEDIATE: take the write lock before the first read. A deferred transaction that read and
@@ -390,19 +455,16 @@ export class SqliteEventStore implements EventStore {
       rows = this.takeWritten();
     } catch (err) {
       this.takeWritten();
-      for (const req of batch) req.reject(err);
+      const failure = writeFailure(err);
+      for (const req of batch) req.reject(failure);
       return;
     }
     // Acknowledged only once on disk: the WAL synced after the commit. (A retried append answered
     // again may point at a commit of another group still waiting for its sync: the same wait.)
     let through = 0;
-    for (const o of outcomes) if ('ok' in o) through = Math.max(through, o.ok.position);
+    for (const o of outcomes) through = Math.max(through, lastPosition(o));
     const settle = () => {
-      outcomes.forEach((o, i) => {
-        if ('err' in o) return batch[i].reject(o.err);
-        this.noteLastRevision(batch[i].stream, o.ok.nextExpectedRevision);
-        batch[i].resolve(o.ok);
-      });
+      outcomes.forEach((o, i) => this.settle(batch[i], o));
       this.changed(rows);
     };
     const synced = this.durable(through);
@@ -466,7 +528,7 @@ export class SqliteEventStore implements EventStore {
     return rows;
   }
 
-  private write({ stream, events, expected }: PendingAppend): AppendResult {
+  private write({ stream, events, expected }: StreamAppend): AppendResult {
     // A retried append (same event ids, same stream, same order) is recognised and answered again.
     // One event alone is looked up only when it cannot go in (below): the id index is probed once
     // per append, by the insert, not twice.
@@ -780,6 +842,11 @@ export class SqliteEventStore implements EventStore {
     this.db.prepare('SELECT 1').get();
   }
 
+  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`). */
+  checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
+    return quickCheck(this.file, timeoutMs);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.queue.length) this.flush();
@@ -895,6 +962,13 @@ export class SqliteEventStore implements EventStore {
       this.watcher = null;
     }
   }
+}
+
+/** The highest position a request's writes reached (0 when refused). */
+function lastPosition(o: Outcome): number {
+  if ('ok' in o) return o.ok.position;
+  if ('all' in o) return Math.max(0, ...o.all.map((r) => r.position));
+  return 0;
 }
 
 function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', columns = '*') {

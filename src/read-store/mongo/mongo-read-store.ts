@@ -1,4 +1,5 @@
 import { MongoClient, MongoServerError, type ClientSession, type Db } from 'mongodb';
+import type { IntegrityReport } from '../../storage/integrity';
 import { Change, ConcurrentCommitError, Doc, Filter, FindOptions, IndexSpec, POSITION_FIELD, ReadStore, Update } from '../read-store.port';
 
 /**
@@ -123,6 +124,15 @@ export class MongoReadStore implements ReadStore {
 
   async ping(): Promise<void> {
     await this.db.command({ ping: 1 });
+  }
+
+  /** Nothing this app runs: MongoDB checks its own storage (see the details); the read models are checked against the log by verifyProjection. */
+  async checkIntegrity(): Promise<IntegrityReport> {
+    return {
+      status: 'NOT_APPLICABLE',
+      details: ["MongoDB checks its own storage (WiredTiger block checksums); a full check is the server's validate command, which this app does not run (it locks each collection). Each read model is compared with the log by verifyProjection."],
+      milliseconds: 0,
+    };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from 'mingo';
 import type { Query as MingoQuery } from 'mingo';
@@ -7,6 +8,8 @@ import { ModeChange, privateSqliteFile } from '../../storage/private-files';
 import { fastUpdate } from './fast-update';
 import { DuplicateKeyError, WriterClient } from './writer-client';
 import { ResultCache } from './result-cache';
+import type { IntegrityReport } from '../../storage/integrity';
+import { quickCheck } from '../../storage/sqlite/quick-check';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
@@ -169,6 +172,17 @@ function applyUpdate(doc: Doc, update: Update): void {
 
 
 /**
+ * Moves a read store's files (the database, its WAL and shared memory) aside, to
+ * `<file>.damaged-<time>`, so a new one is made at its place; returns the new name. Nothing may
+ * have the file open.
+ */
+export function setAside(file: string): string {
+  const kept = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  for (const suffix of ['', '-wal', '-shm']) if (existsSync(file + suffix)) renameSync(file + suffix, kept + suffix);
+  return kept;
+}
+
+/**
  * The embedded read store: `$DATA_DIR/read.db`, one table per collection, documents as JSON.
  * Filter and update semantics are mingo's (MongoDB's). A declared index is a column of its own
  * beside the document, holding the field's value, with an index on it: equality lookups do not
@@ -196,7 +210,10 @@ export class SqliteReadStore implements ReadStore {
   private readonly inlineCommitsPerCheckpoint: number;
   private inlineCommits = 0;
 
-  constructor(file: string, options: SqliteReadStoreOptions = {}) {
+  constructor(
+    private readonly file: string,
+    options: SqliteReadStoreOptions = {},
+  ) {
     this.tightened = privateSqliteFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -726,6 +743,11 @@ export class SqliteReadStore implements ReadStore {
   /** Copies the WAL into the file as far as no reader needs it (PASSIVE: waits for no one). */
   checkpoint(): void {
     this.db.pragma('wal_checkpoint(PASSIVE)');
+  }
+
+  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`). */
+  checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
+    return quickCheck(this.file, timeoutMs);
   }
 
   /** The file answers a read, and the writer thread (when there is one) answers too. */

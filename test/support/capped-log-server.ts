@@ -1,0 +1,29 @@
+import 'reflect-metadata';
+import { createInterface } from 'node:readline';
+import { createApp, listen } from '../../src/app/create-app';
+import { loadConfig } from '../../src/config/config';
+import { EVENT_STORE } from '../../src/event-store/event-store.port';
+
+/**
+ * The app as `npm start` runs it (built, configured from the environment), whose event log can be
+ * capped from a test: a line `cap N` on stdin lets the file grow by N pages more on the app's own
+ * connection (SQLite's max_page_count), so its next larger write fails with a real SQLITE_FULL.
+ * Answers `capped` on stdout.
+ */
+type Pragma = { pragma(sql: string, options?: { simple: boolean }): unknown };
+
+void (async () => {
+  const config = loadConfig();
+  const app = await createApp(config);
+  await listen(app, config);
+  const db = (app.get(EVENT_STORE) as unknown as { db: Pragma }).db;
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const m = /^cap (\d+)$/.exec(line.trim());
+    if (!m) return;
+    db.pragma(`max_page_count = ${(db.pragma('page_count', { simple: true }) as number) + Number(m[1])}`);
+    process.stdout.write('capped\n');
+  });
+})().catch((err: unknown) => {
+  process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
+  process.exit(1);
+});
