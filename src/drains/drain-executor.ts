@@ -116,7 +116,7 @@ export class DrainExecutor implements Executor {
    * Returns the position the start reached (0 when it was already started).
    */
   async open(node: string, begun: { drainId: string; kind: DrainKind; request: DrainRequest }, context: CommandContext): Promise<number> {
-    await this.projections.waitFor(['vms'], await this.events.headPosition());
+    await this.projections.settle(['vms'], await this.events.headPosition());
     let vms: DrainVm[];
     let undoes: string | null = null;
     if (begun.kind === 'DRAIN') {
@@ -304,7 +304,7 @@ export class DrainExecutor implements Executor {
           await fail(`VM ${vm.vmid} could not be recorded on ${to}: it changed during the migration`);
           return;
         }
-        void this.projections.waitFor(['vms'], moved.position).then(() => this.unreserve(to, vm));
+        void this.projections.settle(['vms'], moved.position).then(() => this.unreserve(to, vm));
         reservedOn = null;
       }
       const restarted = now.spec.tags.includes(ALWAYS_ON) ? await this.keepRunning(drainId, vm.vmid, to, now.spec.tags, step) : false;

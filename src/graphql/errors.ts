@@ -32,6 +32,8 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
     const code = status === 400 ? 'BAD_USER_INPUT' : status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'INTERNAL';
     return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code } };
   }
+  const argument = argumentError(original);
+  if (argument) return { message: formatted.message, path: formatted.path, locations: formatted.locations, extensions: { code: 'BAD_USER_INPUT', field: argument } };
   const code = formatted.extensions?.code;
   if (typeof code === 'string' && GRAPHQL_CODES.has(code)) {
     // Variable coercion errors name the variable and the field ("Variable "$input" got invalid value ... at "input.ids"").
@@ -42,4 +44,14 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
   }
   log(original);
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL' } };
+}
+
+/**
+ * The argument named by GraphQL's own refusal of an argument value during execution (an explicit
+ * null for a non-null argument with a default, a variable with no value): the caller's input, not
+ * a fault of the server. graphql-js raises it itself, so it has no original error of its own.
+ */
+function argumentError(error: unknown): string | null {
+  if (!(error instanceof GraphQLError) || error.originalError) return null;
+  return /^Argument "([^"]+)" /.exec(error.message)?.[1] ?? null;
 }

@@ -452,6 +452,11 @@ export class ProjectionRunner {
    * Resolves once this projection serves a model that has committed every event up to `position`
    * (or is not running). A model not served is waited for: its checkpoint is not the log's.
    */
+  /** Does the model served now hold every event up to `position`? */
+  covers(position: number): boolean {
+    return this.checkpoint >= position && !this.unavailable();
+  }
+
   waitFor(position: number): Promise<void> {
     if ((this.checkpoint >= position && !this.unavailable()) || this.state === 'failed' || this.stopped) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ position, resolve }));

@@ -173,16 +173,43 @@ export class ProjectionsService implements OnApplicationBootstrap, OnApplication
     return this.store.count(this.physical(collection), f);
   }
 
-  /** Read-your-writes: resolves when the named projections have committed `position`, or when the bounded wait ends. */
-  async waitFor(names: readonly string[], position: number): Promise<boolean> {
+  /**
+   * Read-your-writes, for a mutation's answer: resolves once the named projections serve a model
+   * holding `position`. When the bounded wait ends first (a projection failed, or is behind), the
+   * answer would be stale, so none is given: UNAVAILABLE saying that the change was recorded
+   * (`recorded: true`, its position) and why it cannot be shown yet. The write is not to be sent
+   * again; a read shows it once the model catches up.
+   */
+  async waitFor(names: readonly string[], position: number): Promise<void> {
+    if (position <= 0 || (await this.settle(names, position))) return;
+    const behind = names.map((n) => this.runner(n)).filter((r) => !r.covers(position));
+    if (!behind.length) return;
+    const failed = behind.find((r) => r.state === 'failed');
+    const refused = behind.map((r) => ({ runner: r, refusal: r.unavailable() })).find((x) => x.refusal);
+    const [reason, runner, why] = failed
+      ? (['READ_MODEL_FAILED', failed, `the ${failed.name} read model has stopped on an error (${failed.failure?.error ?? 'unknown'}); see projections and retryProjection`] as const)
+      : refused
+        ? (['READ_MODEL_NOT_SERVED', refused.runner, `the ${refused.runner.name} read model is not served: ${refused.refusal?.reason}`] as const)
+        : (['READ_MODEL_BEHIND', behind[0], `the ${behind.map((r) => r.name).join(' and ')} read model has not caught up within ${this.config.graphql.read_your_writes_timeout_ms} ms`] as const);
+    throw new UnavailableError(`the change was recorded (log position ${position}), but it cannot be shown yet: ${why}. Do not send it again; read it once the read model catches up.`, {
+      reason,
+      projection: runner.name,
+      recorded: true,
+      position,
+      retryable: false,
+    });
+  }
+
+  /** The same wait for the app's own work: true once the named projections have committed `position`, false when the bounded wait ends first. */
+  async settle(names: readonly string[], position: number): Promise<boolean> {
     if (position <= 0) return true;
     const timeout = this.config.graphql.read_your_writes_timeout_ms;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeout)));
-    const caughtUp = Promise.all(names.map((n) => this.runner(n).waitFor(position))).then(() => true as const);
+    const caughtUp = Promise.all(names.map((n) => this.runner(n).waitFor(position))).then(() => names.every((n) => this.runner(n).covers(position)));
     const ok = await Promise.race([caughtUp, timedOut]);
     clearTimeout(timer);
-    if (!ok) this.logger.warn({ projections: names, position, timeoutMs: timeout }, 'read-your-writes wait timed out');
+    if (!ok) this.logger.warn({ projections: names, position, timeoutMs: timeout }, 'read-your-writes wait ended before the read models caught up');
     return ok;
   }
 

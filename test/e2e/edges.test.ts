@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { gql, gqlResponse } from '../support/api-client';
-import { acknowledgedSocket, rawSocket, wsOperation, type RawMessage, type RawSocket } from '../support/raw-ws';
+import { acknowledgedSocket, closeSocket, rawSocket, wsOperation, type RawMessage, type RawSocket } from '../support/raw-ws';
 import { ServerProcess, startReadyServer, TEST_ADMIN_KEY } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
@@ -25,6 +25,23 @@ async function postRaw(port: number, body: string, key: string | null = TEST_ADM
     body,
   });
   return { status: res.status, headers: res.headers, body: (await res.json()) as { errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } };
+}
+
+/** A promise's value, or null when it takes longer than `ms` (the timer cleared either way). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** /healthz's status, its body read so that no connection is left open. */
+async function healthz(port: number): Promise<number> {
+  const res = await fetch(`http://localhost:${port}/healthz`);
+  await res.text();
+  return res.status;
 }
 
 const codesOf = (m: RawMessage): unknown[] => (m.type === 'error' ? (m.payload as Array<{ extensions?: { code?: unknown } }>) : ((m.payload?.errors ?? []) as Array<{ extensions?: { code?: unknown } }>)).map((e) => e.extensions?.code);
@@ -63,11 +80,11 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       await gqlResponse(port, fanOut(12));
       for (const key of [TEST_ADMIN_KEY, null]) {
         const started = performance.now();
-        const [refused, health] = await Promise.all([gqlResponse(port, fanOut(n), undefined, key), fetch(`http://localhost:${port}/healthz`)]);
+        const [refused, health] = await Promise.all([gqlResponse(port, fanOut(n), undefined, key), healthz(port)]);
         const ms = performance.now() - started;
         expect(refused.status).toBe(400);
         expect(refused.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'cost' });
-        expect(health.status).toBe(200);
+        expect(health).toBe(200);
         expect(ms).toBeLessThan(100);
       }
     });
@@ -80,7 +97,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       expect(refused.type).toBe('error');
       expect(refused.payload[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'cost' });
       expect((await wsOperation(socket, 'after', '{ machines { totalCount } }')).payload.data.machines.totalCount).toBe(1);
-      socket.ws.close();
+      await closeSocket(socket);
     });
 
     it('a fragment cycle is GRAPHQL_VALIDATION_FAILED over HTTP and WebSocket', async () => {
@@ -92,7 +109,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       const ws = await wsOperation(socket, 'cycle', CYCLE);
       expect(ws.type).toBe('error');
       expect(ws.payload[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
-      socket.ws.close();
+      await closeSocket(socket);
     });
 
     it('an unknown operationName and two anonymous operations are typed refusals, not 500s', async () => {
@@ -108,7 +125,16 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       const socket = await acknowledgedSocket(port, auditor);
       const ws = await wsOperation(socket, 'op', 'query A { projections { name } }', undefined, 'B');
       expect(ws.payload[0].extensions).toMatchObject({ code: 'OPERATION_RESOLUTION_FAILURE', field: 'operationName' });
-      socket.ws.close();
+      await closeSocket(socket);
+    });
+
+    it('an explicit null for an argument that has a default is BAD_USER_INPUT naming the argument, over HTTP and WebSocket', async () => {
+      const doc = 'query($n: Int) { machines(first: $n) { totalCount } }';
+      const http = await gql(port, doc, { n: null });
+      expect(http.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'first' });
+      const socket = await acknowledgedSocket(port, auditor);
+      expect(codesOf(await wsOperation(socket, 'null', doc, { n: null }))).toEqual(['BAD_USER_INPUT']);
+      await closeSocket(socket);
     });
 
     it('variables nested 5,000 deep are BAD_USER_INPUT naming the variable, over HTTP and WebSocket, and append nothing', async () => {
@@ -124,7 +150,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       socket.send(`{"id":"deep","type":"subscribe","payload":{"query":${JSON.stringify(query)},"variables":{"v":{"machineId":"edge-1","labels":${deepJson(5000)}}}}}`);
       const ws = await socket.next('deep');
       expect(ws.payload[0].extensions.code).toBe('BAD_USER_INPUT');
-      socket.ws.close();
+      await closeSocket(socket);
       expect(await store.headPosition()).toBe(before);
       await store.close();
     });
@@ -149,7 +175,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       expect(nested.body.errors![0]).toMatchObject({ extensions: { code: 'GRAPHQL_PARSE_FAILED', limit: 'nesting', max: 128 } });
       const socket = await acknowledgedSocket(port, auditor);
       expect((await wsOperation(socket, 'deep', deep)).payload[0].extensions).toMatchObject({ code: 'GRAPHQL_PARSE_FAILED', limit: 'nesting' });
-      socket.ws.close();
+      await closeSocket(socket);
     });
 
     it('a subscription whose root field is conditional is a validation error, not a crash of the validator', async () => {
@@ -160,7 +186,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       expect(http.body.errors![0].message).toMatch(/root field cannot be conditional/);
       const socket = await acknowledgedSocket(port, auditor);
       expect((await wsOperation(socket, 'cond', doc, { b: false })).payload[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
-      socket.ws.close();
+      await closeSocket(socket);
     });
   });
 
@@ -169,7 +195,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
     beforeEach(async () => {
       socket = await acknowledgedSocket(port, auditor);
     });
-    afterEach(() => socket.ws.close());
+    afterEach(() => closeSocket(socket));
 
     it('a validation error is GRAPHQL_VALIDATION_FAILED naming the field, not INTERNAL', async () => {
       const r = await wsOperation(socket, 'v', '{ machinez { totalCount } }');
@@ -219,12 +245,12 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       const keyCap = await other.next('o3');
       expect(keyCap.payload[0].extensions).toMatchObject({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'subscriptionsPerKey', max: 6 });
       // Closing a socket gives its slots back to the key.
-      socket.ws.close();
+      await closeSocket(socket);
       await socket.closed;
       await new Promise((r) => setTimeout(r, 100));
       sub(other, 'o4');
       await expect(other.next('o4', 500)).rejects.toThrow(/no message/);
-      other.ws.close();
+      await closeSocket(other);
     });
 
     it('a consumer that stops reading is closed with 4100 once a subscription is 8 messages behind, and the server stays well', async () => {
@@ -243,10 +269,10 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       expect(overflowed()).toBe(true);
       // The close frame waits behind what the client has not read: read it all, and see why.
       admin.ws.resume();
-      const closed = await Promise.race([admin.closed, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+      const closed = await within(admin.closed, 10_000);
       expect(closed).toMatchObject({ code: 4100 });
       expect(closed!.reason).toMatch(/^SLOW_CONSUMER/);
-      expect((await fetch(`http://localhost:${port}/healthz`)).status).toBe(200);
+      expect(await healthz(port)).toBe(200);
     }, 90_000);
   });
 
@@ -303,7 +329,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
           { numRuns: 250 },
         );
       } finally {
-        socket.ws.close();
+        await closeSocket(socket);
       }
       expect(tried).toBeGreaterThanOrEqual(250);
       expect(await store.headPosition()).toBe(before);
@@ -336,7 +362,7 @@ describe('rate limits count every operation, on both doors, and callers without 
     expect(limited.payload[0].extensions.retryAfterSeconds).toBeGreaterThan(0);
     const http = await gqlResponse(port, '{ projections { name } }', undefined, key);
     expect(http.status).toBe(429);
-    socket.ws.close();
+    await closeSocket(socket);
   });
 
   it('requests without a valid key are limited per address, and a 429 says when to retry', async () => {
@@ -376,6 +402,6 @@ describe('production: the WebSocket door hides the schema as the HTTP door does'
     expect(intro.payload[0].message).toMatch(/introspection/i);
     const typo = await wsOperation(socket, 't', '{ machinez { totalCount } }');
     expect(typo.payload[0].message).not.toMatch(/Did you mean/);
-    socket.ws.close();
+    await closeSocket(socket);
   });
 });

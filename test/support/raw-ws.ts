@@ -72,3 +72,9 @@ export async function wsOperation(socket: RawSocket, id: string, query: string, 
   socket.send({ id, type: 'subscribe', payload: { query, variables, operationName } });
   return socket.next(id);
 }
+
+/** Closes a socket and waits for the close handshake to finish. */
+export async function closeSocket(socket: RawSocket): Promise<void> {
+  socket.ws.close();
+  await socket.closed;
+}
