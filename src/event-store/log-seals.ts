@@ -26,11 +26,11 @@ export interface SealedHead {
  * A seal's data: the heads, as of the log position `through`, of every stream with an event after
  * `from` and up to `through` (the previous seal's `through`, 0 for the first).
  */
-export interface SealData {
+export type SealData = {
   from: number;
   through: number;
   heads: SealedHead[];
-}
+};
 
 /**
  * At most this many heads in one seal, and about this many bytes of them (a large round writes
@@ -108,7 +108,7 @@ export async function sealLog(log: EventStore, options: SealOptions): Promise<Se
     const event: NewEvent = {
       id: randomUUID(),
       type: SEAL_EVENT_TYPE,
-      data: data as unknown as Record<string, unknown>,
+      data,
       metadata: { actor: options.actor, correlationId: randomUUID(), causationId: null, requestId: null, occurredAt: new Date().toISOString(), schemaVersion: 1 },
     };
     try {
