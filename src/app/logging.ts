@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import pino from 'pino';
 import type { AppConfig } from '../config/config';
+import { looksLikeKey } from './url-keys';
 import { redactUrl } from './url-keys';
 
 /** Never logged: keys, credentials, authorization headers. */
@@ -22,10 +23,11 @@ function transport(config: AppConfig) {
 }
 
 /** The correlation id of a request: taken from x-correlation-id / x-request-id, or made here. */
-export function correlationIdOf(req: IncomingMessage): string {
+export function correlationIdOf(req: Pick<IncomingMessage, 'headers'>): string {
   const header = req.headers['x-correlation-id'] ?? req.headers['x-request-id'];
   const value = Array.isArray(header) ? header[0] : header;
-  return value && /^[\w.:-]{1,128}$/.test(value) ? value : randomUUID();
+  // A key sent as a correlation id would be logged, echoed and written into the history for good.
+  return value && /^[\w.:-]{1,128}$/.test(value) && !looksLikeKey(value) ? value : randomUUID();
 }
 
 export function loggerParams(config: AppConfig): Params {

@@ -10,9 +10,12 @@ import type { Duplex } from 'node:stream';
 
 /** A query parameter that carries a credential by its name. */
 const KEY_PARAMETER = /^(?:key|api[-_]?key|access[-_]?key|token|access[-_]?token|auth|authorization|bearer|secret|password)$/i;
-/** A Drydock key (`dd_` and 43 base64url characters), under whatever name or in whatever part of a URL. */
-const DRYDOCK_KEY = /(?<![A-Za-z0-9_-])dd_[A-Za-z0-9_-]{40,}/;
+/** A Drydock key (`dd_` and 43 base64url characters), under whatever name, in whatever part of a URL or header, glued to whatever. */
+const DRYDOCK_KEY = /dd_[A-Za-z0-9_-]{40,}/;
 const DRYDOCK_KEYS = new RegExp(DRYDOCK_KEY.source, 'g');
+
+/** Does a text (a header's value, a URL's part) carry something shaped like a Drydock key? */
+export const looksLikeKey = (text: string): boolean => DRYDOCK_KEY.test(text);
 export const REDACTED = '[redacted]';
 
 function decoded(raw: string): string {
@@ -37,15 +40,20 @@ function parameters(query: string): Parameter[] {
       const eq = raw.indexOf('=');
       const name = decoded(eq < 0 ? raw : raw.slice(0, eq));
       const value = eq < 0 ? '' : decoded(raw.slice(eq + 1));
-      return { raw, name, carriesKey: KEY_PARAMETER.test(name) || DRYDOCK_KEY.test(value) };
+      return { raw, name, carriesKey: KEY_PARAMETER.test(name) || DRYDOCK_KEY.test(value) || DRYDOCK_KEY.test(name) };
     });
 }
 
-/** The query parameter of a URL that carries a key (by its name, or by a value shaped like a Drydock key), or null. */
+/**
+ * What of a URL carries a key: a query parameter (by its name, or by a name or value shaped like
+ * a Drydock key, named as `[redacted]` then), `path` for a key in the path, or null.
+ */
 export function keyParameterIn(url: string): string | null {
   const q = url.indexOf('?');
+  if (DRYDOCK_KEY.test(decoded(q < 0 ? url : url.slice(0, q)))) return 'path';
   if (q < 0) return null;
-  return parameters(url.slice(q + 1)).find((p) => p.carriesKey)?.name ?? null;
+  const carrier = parameters(url.slice(q + 1)).find((p) => p.carriesKey);
+  return carrier ? (DRYDOCK_KEY.test(carrier.name) ? REDACTED : carrier.name) : null;
 }
 
 /** The URL as a log may show it: every value of such a parameter, and anything shaped like a key, replaced by [redacted]. */
@@ -62,7 +70,8 @@ export function redactUrl(url: string): string {
 type Log = (details: Record<string, unknown>, message: string) => void;
 
 function refusal(url: string, parameter: string): { status: number; body: string } {
-  const message = `API keys are not accepted in URLs (query parameter "${parameter}"): send the key as Authorization: Bearer <key>, and revoke a key that has been sent in a URL`;
+  const where = parameter === 'path' ? 'in its path' : `query parameter "${parameter}"`;
+  const message = `API keys are not accepted in URLs (${where}): send the key as Authorization: Bearer <key>, and revoke a key that has been sent in a URL`;
   const path = url.split('?')[0];
   // GraphQL clients read `errors`; the export and the probes answer in the shape the export's errors have.
   const body = path === '/graphql' ? { errors: [{ message, extensions: { code: 'BAD_USER_INPUT', field: parameter } }] } : { error: { code: 'BAD_USER_INPUT', message, field: parameter } };

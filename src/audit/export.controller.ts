@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PinoLogger } from 'nestjs-pino';
 import { once } from 'node:events';
 import { ApiKeysService } from '../access/api-keys.service';
+import { RequestRateLimiter } from '../access/rate-limiter';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { history } from './history';
 
@@ -34,12 +35,19 @@ export class AuditExportController {
   constructor(
     @Inject(EVENT_STORE) private readonly log: EventStore,
     private readonly keys: ApiKeysService,
+    private readonly rateLimiter: RequestRateLimiter,
     private readonly logger: PinoLogger,
   ) {}
 
   @Get('export')
   async export(@Query() raw: Record<string, unknown>, @Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
     const principal = await this.keys.authenticate(req.headers.authorization);
+    // An export spends the caller's budget like a GraphQL operation: per key, or per address without a valid key.
+    const limited = await this.rateLimiter.spend(principal, req.socket.remoteAddress);
+    if (limited) {
+      res.setHeader('retry-after', String(limited.retryAfterSeconds));
+      return fail(res, 429, 'RATE_LIMITED', limited.message);
+    }
     if (!principal) return fail(res, 401, 'UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>');
     if (!AUDIT_ROLES.has(principal.role)) return fail(res, 403, 'FORBIDDEN', `role ${principal.role} may not export the history`);
     const query = plainToInstance(ExportQuery, raw);

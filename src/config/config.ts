@@ -199,6 +199,16 @@ class GraphqlConfig {
   @Max(100_000, { message: 'must be between 1 and 100000' })
   subscription_queue_limit = 1000;
 
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100_000, { message: 'must be between 1 and 100000' })
+  max_sockets_per_key = 64;
+
+  @IsInt({ message: 'must be an integer' })
+  @Min(1, { message: 'must be between 1 and 10000' })
+  @Max(10_000, { message: 'must be between 1 and 10000' })
+  max_fields_per_selection = 100;
+
   @Matches(/^\d+(b|kb|mb)$/, { message: 'must be a size such as 512kb or 1mb' })
   body_limit = '1mb';
 }
@@ -360,6 +370,8 @@ const ENV: ReadonlyArray<[env: string, key: string, kind: EnvKind]> = [
   ['GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET', 'graphql.max_subscriptions_per_socket', 'int'],
   ['GRAPHQL_MAX_SUBSCRIPTIONS_PER_KEY', 'graphql.max_subscriptions_per_key', 'int'],
   ['GRAPHQL_SUBSCRIPTION_QUEUE_LIMIT', 'graphql.subscription_queue_limit', 'int'],
+  ['GRAPHQL_MAX_SOCKETS_PER_KEY', 'graphql.max_sockets_per_key', 'int'],
+  ['GRAPHQL_MAX_FIELDS_PER_SELECTION', 'graphql.max_fields_per_selection', 'int'],
   ['GRAPHQL_BODY_LIMIT', 'graphql.body_limit', 'string'],
   ['LOG_PRETTY', 'log.pretty', 'bool'],
 ];

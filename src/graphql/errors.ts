@@ -23,6 +23,14 @@ const KEPT_EXTENSIONS = ['field', 'limit', 'max', 'found', 'retryAfterSeconds'] 
  * message and details; anything unexpected becomes INTERNAL with no internal message or stack.
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown, log: (err: unknown) => void): GraphQLFormattedError {
+  // In production no message names what the schema has ("Did you mean ...?"), whichever rule wrote it.
+  const answer = mapped(formatted, error, log);
+  return process.env.NODE_ENV === 'production' ? { ...answer, message: withoutSuggestions(answer.message) } : answer;
+}
+
+const withoutSuggestions = (message: string) => message.replace(/ ?Did you mean .+?\?/g, '');
+
+function mapped(formatted: GraphQLFormattedError, error: unknown, log: (err: unknown) => void): GraphQLFormattedError {
   const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
   if (original instanceof DomainError) {
     return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code: original.code, ...original.details } };

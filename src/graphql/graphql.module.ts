@@ -6,13 +6,13 @@ import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLFormattedError } from 'graphql';
 import { PinoLogger } from 'nestjs-pino';
 import { ApiKeysService } from '../access/api-keys.service';
+import { RequestRateLimiter } from '../access/rate-limiter';
 import { DomainErrorFilter } from './domain-error.filter';
 import { formatError } from './errors';
 import { IntegrityResolver } from './integrity.resolver';
 import { httpLimitsPlugin } from './limits/http-limits.plugin';
 import { GraphqlLimitsModule } from './limits/limits.module';
 import { introspectionAllowed, OperationLimits } from './limits/operation-limits';
-import { OperationRateLimiter } from './limits/rate-limiter';
 import { ProjectionsResolver } from './projections.resolver';
 import { contextBuilder } from './request-context';
 import { RolesGuard } from './roles';
@@ -22,7 +22,7 @@ import { GraphqlWsServer } from './ws/ws-server';
 /**
  * Apollo Server at /graphql: queries and mutations over HTTP POST; subscriptions (and any
  * operation) over graphql-ws on the same path, served by GraphqlWsServer. Both doors apply the
- * same limits (OperationLimits, OperationRateLimiter). The schema is code-first, printed to
+ * same limits (OperationLimits, RequestRateLimiter). The schema is code-first, printed to
  * schema.graphql by `npm run schema`; a test fails when the served schema and the file differ.
  */
 @Module({
@@ -31,8 +31,8 @@ import { GraphqlWsServer } from './ws/ws-server';
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
       imports: [GraphqlLimitsModule],
-      inject: [PinoLogger, ApiKeysService, OperationLimits, OperationRateLimiter],
-      useFactory: (logger: PinoLogger, keys: ApiKeysService, limits: OperationLimits, rateLimiter: OperationRateLimiter) => {
+      inject: [PinoLogger, ApiKeysService, OperationLimits, RequestRateLimiter],
+      useFactory: (logger: PinoLogger, keys: ApiKeysService, limits: OperationLimits, rateLimiter: RequestRateLimiter) => {
         const introspection = introspectionAllowed();
         logger.setContext('graphql');
         const logError = (err: unknown) => logger.error({ err }, 'unexpected error in a GraphQL operation');
@@ -46,6 +46,9 @@ import { GraphqlWsServer } from './ws/ws-server';
           hideSchemaDetailsFromClientErrors: !introspection,
           includeStacktraceInErrorResponses: false,
           allowBatchedHttpRequests: false,
+          // No automatic persisted queries: every request carries its document (a persistedQuery
+          // extension is refused as PERSISTED_QUERY_NOT_SUPPORTED).
+          persistedQueries: false,
           csrfPrevention: true,
           parseOptions: limits.parseOptions,
           // Validation, with the document limits, is OperationLimits.prepare's, called by the
@@ -56,7 +59,7 @@ import { GraphqlWsServer } from './ws/ws-server';
           plugins: [httpLimitsPlugin(limits, (e) => format(e.toJSON(), e)), ApolloServerPluginCacheControlDisabled()],
           context: contextBuilder(
             (authorization) => keys.authenticate(authorization),
-            (principal, address) => rateLimiter.admit(principal, address),
+            (principal, address) => rateLimiter.spend(principal, address),
           ),
           formatError: format,
         };

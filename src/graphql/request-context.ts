@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { GraphQLError } from 'graphql';
 import { actorOf, Principal } from '../access/principal';
+import type { RateLimited } from '../access/rate-limiter';
+import { rateLimitedError } from './limits/limit-error';
 import { CommandContext } from '../messaging/command-pipeline';
 
 /** What every resolver gets: the caller and the correlation id of the request. */
@@ -16,7 +17,7 @@ export interface GqlContext {
 export type Authenticate = (authorization: unknown) => Promise<Principal | null>;
 
 /** Spends one operation of the caller's rate limit: null when it may go on, else the refusal. */
-export type Admit = (principal: Principal | null, address: string | undefined) => Promise<GraphQLError | null>;
+export type Admit = (principal: Principal | null, address: string | undefined) => Promise<RateLimited | null>;
 
 /**
  * Builds the context of an operation: an HTTP request, or one operation on a graphql-ws
@@ -29,8 +30,8 @@ export function contextBuilder(authenticate: Authenticate, admit: Admit) {
     const correlationId = typeof req?.id === 'string' ? req.id : randomUUID();
     const authorization = args.connectionParams ? args.connectionParams.authorization : req?.headers.authorization;
     const principal = await authenticate(authorization);
-    const refusal = await admit(principal, req?.socket.remoteAddress);
-    if (refusal) throw refusal;
+    const limited = await admit(principal, req?.socket.remoteAddress);
+    if (limited) throw rateLimitedError(limited);
     return { req, correlationId, principal };
   };
 }

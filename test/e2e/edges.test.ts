@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { gql, gqlResponse } from '../support/api-client';
 import { acknowledgedSocket, closeSocket, rawSocket, wsOperation, type RawMessage, type RawSocket } from '../support/raw-ws';
-import { ServerProcess, startReadyServer, TEST_ADMIN_KEY } from '../support/server-process';
+import { ServerProcess, startReadyServer, TEST_ADMIN_KEY, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
 /** `n` fragments, each spreading the next one twice: 2^n fields if expanded, 1.9 KB of text at n = 30. */
@@ -83,7 +83,7 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
         const [refused, health] = await Promise.all([gqlResponse(port, fanOut(n), undefined, key), healthz(port)]);
         const ms = performance.now() - started;
         expect(refused.status).toBe(400);
-        expect(refused.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'cost' });
+        expect(refused.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'fieldsPerSelection' });
         expect(health).toBe(200);
         expect(ms).toBeLessThan(100);
       }
@@ -95,9 +95,37 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       const refused = await wsOperation(socket, 'fan', fanOut(60));
       expect(performance.now() - started).toBeLessThan(100);
       expect(refused.type).toBe('error');
-      expect(refused.payload[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'cost' });
+      expect(refused.payload[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'fieldsPerSelection' });
       expect((await wsOperation(socket, 'after', '{ machines { totalCount } }')).payload.data.machines.totalCount).toBe(1);
       await closeSocket(socket);
+    });
+
+    it('root fields are counted through fragments and inline fragments', async () => {
+      const fields = Array.from({ length: 11 }, (_, i) => `r${i}: __typename`);
+      const spread = await gqlResponse(port, `query { ...R } fragment R on Query { ${fields.slice(0, 6).join(' ')} ... on Query { ${fields.slice(6).join(' ')} } }`);
+      expect(spread.status).toBe(400);
+      expect(spread.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'rootFields', max: 10, found: 11 });
+    });
+
+    it('a document of 1,240 same-named fields is refused before GraphQL’s own rules weigh every pair of them', async () => {
+      await gqlResponse(port, `query { ${'siteConfig { autoMachineRepairEnabled } '.repeat(200)} }`); // warm
+      for (const key of [auditor, null]) {
+        const started = performance.now();
+        const r = await gqlResponse(port, `query { ${'siteConfig { autoMachineRepairEnabled } '.repeat(1240)} } # ${Math.random()}`, undefined, key);
+        expect(performance.now() - started).toBeLessThan(100);
+        expect(r.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'rootFields' });
+      }
+      const nested = await gqlResponse(port, `query { machines { ${'pageInfo { hasNextPage } '.repeat(1240)} } }`);
+      expect(nested.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'fieldsPerSelection', max: 100 });
+    });
+
+    it('a persisted-query extension and a subscription over HTTP are typed refusals', async () => {
+      const apq = await postRaw(port, JSON.stringify({ query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } }), null);
+      expect(apq.body.errors![0].extensions!.code).toBe('PERSISTED_QUERY_NOT_SUPPORTED');
+      const sub = await gqlResponse(port, 'subscription { machineChanged(id: "edge-1") { id } }');
+      expect(sub.status).toBe(400);
+      expect(sub.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'query' } });
+      expect(sub.body.errors![0].message).toMatch(/over WebSocket/);
     });
 
     it('a fragment cycle is GRAPHQL_VALIDATION_FAILED over HTTP and WebSocket', async () => {
@@ -212,8 +240,8 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       const depth = await wsOperation(socket, 'depth', tooDeep);
       expect(depth.type).toBe('error');
       expect(depth.payload.find((e: { extensions: { limit?: string } }) => e.extensions.limit === 'depth')?.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', max: 12, found: 13 });
-      const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: projections { name }`).join(' ');
-      expect((await wsOperation(socket, 'aliases', `{ ${aliases} }`)).payload[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'aliases', max: 15 });
+      const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: totalCount`).join(' ');
+      expect((await wsOperation(socket, 'aliases', `{ machines { ${aliases} } }`)).payload[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'aliases', max: 15 });
       const roots = Array.from({ length: 11 }, (_, i) => `r${i}: __typename`).join(' ');
       expect((await wsOperation(socket, 'roots', `{ ${roots} }`)).payload[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'rootFields', max: 10 });
       const refused = await wsOperation(socket, 'mutation', 'mutation { registerMachines(input: { ids: ["ws-x"] }) { id } }');
@@ -251,6 +279,29 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
       sub(other, 'o4');
       await expect(other.next('o4', 500)).rejects.toThrow(/no message/);
       await closeSocket(other);
+    });
+
+    it('a subscription id reused at once leaks no slot and leaves nothing running after its socket closes', async () => {
+      const metric = async () => Number(/drydock_graphql_subscriptions_active (\d+)/.exec(await (await fetch(`http://localhost:${port}/metrics`)).text())?.[1]);
+      const before = await metric();
+      for (let round = 0; round < 3; round++) {
+        const s = await acknowledgedSocket(port, auditor);
+        for (let i = 0; i < 4; i++) {
+          const sub = { type: 'subscribe', payload: { query: 'subscription { machineChanged(id: "edge-1") { id } }' } };
+          s.send({ id: `r${i}`, ...sub });
+          s.send({ id: `r${i}`, type: 'complete' });
+          s.send({ id: `r${i}`, ...sub });
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        await closeSocket(s);
+      }
+      await waitFor(async () => (await metric()) === before, 5_000, 'every subscription of the closed sockets to end');
+      // The key has all its slots: six subscriptions open on two new sockets.
+      const [a, b] = [await acknowledgedSocket(port, auditor), await acknowledgedSocket(port, auditor)];
+      for (let i = 0; i < 4; i++) a.send({ id: `a${i}`, type: 'subscribe', payload: { query: 'subscription { machineChanged(id: "edge-1") { id } }' } });
+      for (let i = 0; i < 2; i++) b.send({ id: `b${i}`, type: 'subscribe', payload: { query: 'subscription { machineChanged(id: "edge-1") { id } }' } });
+      await expect(b.next('b1', 500)).rejects.toThrow(/no message/);
+      await Promise.all([closeSocket(a), closeSocket(b)]);
     });
 
     it('a consumer that stops reading is closed with 4100 once a subscription is 8 messages behind, and the server stays well', async () => {
@@ -344,7 +395,7 @@ describe('rate limits count every operation, on both doors, and callers without 
   let server: ServerProcess;
   let port: number;
   beforeAll(async () => {
-    ({ server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'rate'), LOG_LEVEL: 'warn', GRAPHQL_RATE_LIMIT_PER_MINUTE: '20', GRAPHQL_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '5' }));
+    ({ server, port } = await startReadyServer({ DATA_DIR: join(dir.path, 'rate'), LOG_LEVEL: 'warn', GRAPHQL_RATE_LIMIT_PER_MINUTE: '20', GRAPHQL_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '5', GRAPHQL_MAX_SOCKETS_PER_KEY: '3' }));
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
@@ -365,6 +416,16 @@ describe('rate limits count every operation, on both doors, and callers without 
     await closeSocket(socket);
   });
 
+  it('a key may hold a bounded number of sockets', async () => {
+    const key = (await gql(port, 'mutation { createApiKey(input: { role: AUDITOR, name: "sockets" }) { key } }')).data!.createApiKey.key;
+    const open = [await acknowledgedSocket(port, key), await acknowledgedSocket(port, key), await acknowledgedSocket(port, key)];
+    const fourth = await rawSocket(port, key);
+    expect(await fourth.closed).toMatchObject({ code: 1008, reason: expect.stringMatching(/^TOO_MANY_SOCKETS/) });
+    await closeSocket(open[0]);
+    const again = await acknowledgedSocket(port, key);
+    await Promise.all([...open.slice(1), again].map(closeSocket));
+  });
+
   it('requests without a valid key are limited per address, and a 429 says when to retry', async () => {
     const codes: unknown[] = [];
     for (let i = 0; i < 5; i++) codes.push((await gql(port, '{ machines { totalCount } }', undefined, i % 2 ? null : 'dd_guess')).errors![0].extensions!.code);
@@ -376,6 +437,11 @@ describe('rate limits count every operation, on both doors, and callers without 
     // A socket with a bad key from the same address: refused as rate-limited.
     const socket = await rawSocket(port, 'dd_guess');
     expect((await socket.closed).code).toBe(4429);
+    // The export spends the same budget.
+    const exported = await fetch(`http://localhost:${port}/audit/export`, { headers: { authorization: 'Bearer dd_guess-export' } });
+    expect(exported.status).toBe(429);
+    expect(Number(exported.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await exported.json()) as { error: { code: string } }).error.code).toBe('RATE_LIMITED');
     // A valid key is not held back by its address.
     expect((await gql(port, '{ projections { name } }')).errors).toBeUndefined();
   });
@@ -402,6 +468,13 @@ describe('production: the WebSocket door hides the schema as the HTTP door does'
     expect(intro.payload[0].message).toMatch(/introspection/i);
     const typo = await wsOperation(socket, 't', '{ machinez { totalCount } }');
     expect(typo.payload[0].message).not.toMatch(/Did you mean/);
+    // Nor in the refusal of a variable, on either door.
+    const doc = 'query($f: MachineFilter) { machines(filter: $f) { totalCount } }';
+    const variables = { f: { phase: 'READI', effectivState: 'IDLE' } };
+    const http = await gql(port, doc, variables, null);
+    expect(http.errors![0].extensions!.code).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(http.errors)).not.toMatch(/Did you mean/);
+    expect(JSON.stringify((await wsOperation(socket, 'v', doc, variables)).payload)).not.toMatch(/Did you mean/);
     await closeSocket(socket);
   });
 });

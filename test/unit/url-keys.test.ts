@@ -1,3 +1,4 @@
+import { correlationIdOf } from '../../src/app/logging';
 import { keyParameterIn, redactUrl } from '../../src/app/url-keys';
 
 const KEY = 'dd_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde';
@@ -17,6 +18,10 @@ describe('keys in URLs', () => {
     [`/audit/export?actor=${KEY}`, 'actor'],
     [`/audit/export?actor=OPERATOR%3A${encodeURIComponent(KEY)}`, 'actor'],
     ['/graphql?bad=%E0%A4%A', null],
+    // A key glued to other text, in the path, or as a parameter's name is a key all the same.
+    [`/graphql?k=prefix${KEY}`, 'k'],
+    [`/graphql/${KEY}`, 'path'],
+    [`/graphql?${KEY}=1`, '[redacted]'],
   ])('%s: the parameter carrying a key is %s', (url, parameter) => {
     expect(keyParameterIn(url)).toBe(parameter);
   });
@@ -26,5 +31,12 @@ describe('keys in URLs', () => {
     expect(redactUrl(`/x/${KEY}/y?q=${KEY}&token`)).toBe('/x/[redacted]/y?q=[redacted]&token=[redacted]');
     expect(redactUrl('/healthz')).toBe('/healthz');
     expect(redactUrl('/graphql?query=%7B%7D&variables=%7B%7D')).toBe('/graphql?query=%7B%7D&variables=%7B%7D');
+  });
+
+  it('a correlation id shaped like a key is not taken (it would be logged, echoed and kept in the history)', () => {
+    const req = (id: string) => ({ headers: { 'x-correlation-id': id } });
+    expect(correlationIdOf(req('deploy-42'))).toBe('deploy-42');
+    expect(correlationIdOf(req(KEY))).not.toContain('dd_');
+    expect(correlationIdOf(req(`x${KEY}`))).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

@@ -45,17 +45,21 @@ const CLOSING = new Set<string>([TokenKind.BRACE_R, TokenKind.BRACKET_R, TokenKi
  *
  * - the text: at most `max_tokens` tokens and MAX_NESTING levels of brackets, checked by the
  *   lexer before the recursive parser runs;
- * - the document: GraphQL's validation and the limits on depth, aliases and directives (each
- *   fragment visited once), without introspection in production;
- * - the operation, once its variables are known: it exists, at most `max_root_fields` root
- *   fields, variables nested at most MAX_VARIABLE_DEPTH deep and of the types declared, and a
- *   cost (cost.ts) at most `max_cost`. A cost that cannot be computed refuses the operation.
+ * - the document: first the limits on its shape (root fields, fields per selection, depth,
+ *   aliases, directives; each fragment visited once), then GraphQL's validation; no
+ *   introspection in production;
+ * - the operation, once its variables are known: it exists, variables nested at most
+ *   MAX_VARIABLE_DEPTH deep and of the types declared, and a cost (cost.ts) at most `max_cost`.
+ *   A cost that cannot be computed refuses the operation.
  * Parses and validations are kept per text and per document, as Apollo keeps its parses.
  */
 @Injectable()
 export class OperationLimits {
   readonly parseOptions;
   private readonly graphql: AppConfig['graphql'];
+  /** The document limits: cheap, each fragment counted once; they run first, so GraphQL's own rules only see documents within them. */
+  private readonly shapeRules: readonly ValidationRule[];
+  /** GraphQL's own rules. */
   private readonly rules: readonly ValidationRule[];
   private readonly production = !introspectionAllowed();
   private readonly screened = new LRUCache<string, { refusal: GraphQLError | null }>({ max: 1000 });
@@ -71,7 +75,8 @@ export class OperationLimits {
     this.logger.setContext('graphql-limits');
     this.graphql = config.graphql;
     this.parseOptions = { maxTokens: config.graphql.max_tokens };
-    this.rules = [...specifiedRules.map((rule) => (rule === SingleFieldSubscriptionsRule ? singleFieldSubscriptions : rule)), ...documentRules(config.graphql, !this.production)];
+    this.shapeRules = documentRules(config.graphql, !this.production);
+    this.rules = specifiedRules.map((rule) => (rule === SingleFieldSubscriptionsRule ? singleFieldSubscriptions : rule));
   }
 
   /** The text's limits, read by the lexer alone: null when the parser may take it (a syntax error is left for the parser to place). */
@@ -137,7 +142,8 @@ export class OperationLimits {
     if (known) return known;
     let errors: readonly GraphQLError[];
     try {
-      errors = validate(schema, document, this.rules).map((e) => this.validationError(e));
+      const over = validate(schema, document, this.shapeRules);
+      errors = (over.length ? over : validate(schema, document, this.rules)).map((e) => this.validationError(e));
     } catch (err) {
       // A rule that throws instead of reporting: the document is refused, and the bug is logged.
       this.logger.warn({ err }, 'a validation rule threw; the document is refused');
@@ -148,17 +154,11 @@ export class OperationLimits {
   }
 
   private validationError(e: GraphQLError): GraphQLError {
-    // As Apollo does in production: no schema details (field suggestions) in errors.
-    const message = this.production ? e.message.replace(/ ?Did you mean(.+?)\?$/, '') : e.message;
-    return new GraphQLError(message, { nodes: e.nodes, source: e.source, positions: e.positions, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } } });
+    return new GraphQLError(e.message, { nodes: e.nodes, source: e.source, positions: e.positions, extensions: { ...e.extensions, code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } } });
   }
 
   /** The checks on an operation of a valid document, given its variables: null when it may run, else the refusals. */
   private check(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Readonly<Record<string, unknown>>): readonly GraphQLError[] | null {
-    const roots = operation.selectionSet.selections.length;
-    if (roots > this.graphql.max_root_fields) {
-      return [limitError('rootFields', this.graphql.max_root_fields, `too many root fields: ${roots} (limit ${this.graphql.max_root_fields})`, roots)];
-    }
     const tooDeep = deepestPath(variables, MAX_VARIABLE_DEPTH);
     if (tooDeep) return [badInput(`variable "$${tooDeep}" nests deeper than ${MAX_VARIABLE_DEPTH} levels`, tooDeep)];
     // The variables as execution will coerce them: a value of the wrong type is refused here,

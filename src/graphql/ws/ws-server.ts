@@ -10,14 +10,14 @@ import type { Duplex } from 'node:stream';
 import { PinoLogger } from 'nestjs-pino';
 import { WebSocketServer } from 'ws';
 import { ApiKeysService } from '../../access/api-keys.service';
+import { RequestRateLimiter } from '../../access/rate-limiter';
 import { refuseUpgradeCarryingKey } from '../../app/url-keys';
 import { AppConfig } from '../../config/config';
 import { formatError } from '../errors';
 import { OperationLimits } from '../limits/operation-limits';
-import { OperationRateLimiter } from '../limits/rate-limiter';
 import { contextBuilder } from '../request-context';
 import { bounded } from './bounded';
-import { SubscriptionSlots } from './subscription-slots';
+import { SocketCounts, SubscriptionSlots, type Slot } from './subscription-slots';
 
 /** The close codes of this server, besides graphql-ws's own (4400-4499, 4500) and the WebSocket standard's (1009: a message over the size limit). */
 export const WS_CLOSE = {
@@ -27,6 +27,8 @@ export const WS_CLOSE = {
   RATE_LIMITED: 4429,
   /** A subscription fell `graphql.subscription_queue_limit` messages behind: the client reads slower than its subscriptions produce. */
   SLOW_CONSUMER: 4100,
+  /** The key has `graphql.max_sockets_per_key` sockets open already (the standard code for a policy violation). */
+  TOO_MANY_SOCKETS: 1008,
 } as const;
 
 const PATH = '/graphql';
@@ -46,18 +48,20 @@ export class GraphqlWsServer implements OnApplicationBootstrap, BeforeApplicatio
   private wss: WebSocketServer | null = null;
   private dispose: (() => void | Promise<void>) | null = null;
   private readonly slots: SubscriptionSlots;
+  private readonly sockets: SocketCounts;
 
   constructor(
     private readonly http: HttpAdapterHost,
     private readonly schemaHost: GraphQLSchemaHost,
     private readonly limits: OperationLimits,
-    private readonly rateLimiter: OperationRateLimiter,
+    private readonly rateLimiter: RequestRateLimiter,
     private readonly keys: ApiKeysService,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('graphql-ws');
     this.slots = new SubscriptionSlots(config.graphql.max_subscriptions_per_socket, config.graphql.max_subscriptions_per_key);
+    this.sockets = new SocketCounts(config.graphql.max_sockets_per_key);
   }
 
   onApplicationBootstrap(): void {
@@ -85,10 +89,17 @@ export class GraphqlWsServer implements OnApplicationBootstrap, BeforeApplicatio
   private serve(wss: WebSocketServer) {
     const keys = this.keys;
     const authenticate = (authorization: unknown) => keys.authenticate(authorization);
-    const context = contextBuilder(authenticate, (p, a) => this.rateLimiter.admit(p, a));
+    const context = contextBuilder(authenticate, (p, a) => this.rateLimiter.spend(p, a));
     const logError = (err: unknown) => this.logger.error({ err }, 'unexpected error in a GraphQL operation over WebSocket');
     const format = (e: GraphQLError): GraphQLFormattedError => formatError(e.toJSON(), e, logError);
     const queueLimit = this.config.graphql.subscription_queue_limit;
+    const slots = new WeakMap<ExecutionArgs, Slot>();
+    const streams = new WeakMap<object, Set<AsyncIterableIterator<ExecutionResult>>>();
+    const streamsOf = (socket: object) => {
+      let open = streams.get(socket);
+      if (!open) streams.set(socket, (open = new Set()));
+      return open;
+    };
 
     return useServer<Record<string, unknown> | undefined, { keyId?: string }>(
       {
@@ -97,9 +108,13 @@ export class GraphqlWsServer implements OnApplicationBootstrap, BeforeApplicatio
         onConnect: async (ctx: WsContext) => {
           const principal = await authenticate(ctx.connectionParams?.authorization);
           if (!principal) {
-            const limited = await this.rateLimiter.admit(null, ctx.extra.request.socket.remoteAddress);
+            const limited = await this.rateLimiter.spend(null, ctx.extra.request.socket.remoteAddress);
             if (limited) ctx.extra.socket.close(WS_CLOSE.RATE_LIMITED, `RATE_LIMITED: ${limited.message}`.slice(0, 120));
             else ctx.extra.socket.close(WS_CLOSE.UNAUTHENTICATED, 'UNAUTHENTICATED: connectionParams.authorization needs a valid API key');
+            return false;
+          }
+          if (!this.sockets.acquire(principal.keyId)) {
+            ctx.extra.socket.close(WS_CLOSE.TOO_MANY_SOCKETS, `TOO_MANY_SOCKETS: this key has ${this.config.graphql.max_sockets_per_key} sockets open (graphql.max_sockets_per_key)`);
             return false;
           }
           ctx.extra.keyId = principal.keyId;
@@ -121,35 +136,50 @@ export class GraphqlWsServer implements OnApplicationBootstrap, BeforeApplicatio
           if (document instanceof GraphQLError) return [document];
           const prepared = this.limits.prepare(schema, document, payload.operationName, payload.variables);
           if (!prepared.ok) return prepared.errors;
+          const args: ExecutionArgs = { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
           if (prepared.operation.operation === 'subscription') {
-            const full = this.slots.acquire(ctx.extra, contextValue.principal.keyId, id);
-            if (full) return [full];
+            const slot = this.slots.acquire(ctx.extra, contextValue.principal.keyId);
+            if (slot instanceof GraphQLError) return [slot];
+            slots.set(args, slot);
           }
-          return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
+          return args;
         },
-        onOperation: async (ctx: WsContext, id: string, _payload: SubscribePayload, _args: ExecutionArgs, pending: OperationResult) => {
+        onOperation: async (ctx: WsContext, id: string, _payload: SubscribePayload, args: ExecutionArgs, pending: OperationResult) => {
           const result = await pending;
+          const slot = slots.get(args);
           if (!isAsyncIterable(result)) {
-            this.slots.release(ctx.extra, id);
+            slot?.release();
             return undefined;
           }
-          return bounded(
+          // Every stream of a socket is its own to end when the socket closes: graphql-ws keeps one
+          // per id, and a client that reuses an id quickly would otherwise leave one running.
+          const open = streamsOf(ctx.extra);
+          const stream = bounded(
             result,
             queueLimit,
             () => {
               this.logger.warn({ keyId: ctx.extra.keyId, subscription: id, queueLimit }, 'closing a WebSocket whose subscription fell too far behind');
               ctx.extra.socket.close(WS_CLOSE.SLOW_CONSUMER, `SLOW_CONSUMER: subscription ${id} fell ${queueLimit} messages behind`.slice(0, 120));
             },
-            () => this.slots.release(ctx.extra, id),
+            () => {
+              slot?.release();
+              open.delete(stream);
+            },
           );
+          open.add(stream);
+          return stream;
         },
         // Results and errors get the same error mapping as HTTP: a code, nothing internal.
         onNext: (_ctx: WsContext, _id: string, _payload: SubscribePayload, _args: ExecutionArgs, result: ExecutionResult) =>
           result.errors ? { ...result, errors: result.errors.map(format) } : undefined,
         onError: (_ctx: WsContext, _id: string, _payload: SubscribePayload, errors: readonly GraphQLError[]) => errors.map(format),
-        onClose: (ctx: WsContext) => {
+        onClose: async (ctx: WsContext) => {
+          await Promise.all([...streamsOf(ctx.extra)].map((stream) => stream.return?.()));
           this.slots.releaseAll(ctx.extra);
-          if (ctx.extra.keyId) keys.untrackSocket(ctx.extra.keyId, ctx.extra.socket);
+          if (ctx.extra.keyId) {
+            keys.untrackSocket(ctx.extra.keyId, ctx.extra.socket);
+            this.sockets.release(ctx.extra.keyId);
+          }
         },
       },
       wss,

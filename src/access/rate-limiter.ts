@@ -1,18 +1,23 @@
-import { HeaderMap } from '@apollo/server';
 import { Inject, Injectable } from '@nestjs/common';
-import { GraphQLError } from 'graphql';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Principal } from '../../access/principal';
-import { AppConfig } from '../../config/config';
+import { AppConfig } from '../config/config';
+import type { Principal } from './principal';
+
+/** A refusal for going over the rate limit: what to say, and when to come back. */
+export interface RateLimited {
+  message: string;
+  retryAfterSeconds: number;
+}
 
 /**
- * Operations a minute: per API key, and per client address for whoever brings no valid key (no
- * key, an unknown or a revoked one), so guessing keys costs time. Every GraphQL operation spends
- * one point before its document is even parsed, over HTTP and over WebSocket alike; a refused
- * WebSocket connection (a bad key) spends one of its address's.
+ * Requests a minute: per API key, and per client address for whoever brings no valid key (no
+ * key, an unknown or a revoked one), so guessing keys costs time. Every GraphQL operation,
+ * over HTTP or WebSocket, spends one point before its document is even parsed; so does every
+ * export and every refused WebSocket connection. Each door answers a refusal in its own shape
+ * (RATE_LIMITED, HTTP 429 with Retry-After).
  */
 @Injectable()
-export class OperationRateLimiter {
+export class RequestRateLimiter {
   private readonly perKey: RateLimiterMemory;
   private readonly perAddress: RateLimiterMemory;
   private readonly graphql: AppConfig['graphql'];
@@ -23,8 +28,8 @@ export class OperationRateLimiter {
     this.perAddress = new RateLimiterMemory({ points: config.graphql.rate_limit_unauthenticated_per_minute, duration: 60 });
   }
 
-  /** Spends one operation of the caller's budget: null when it may go on, else RATE_LIMITED (HTTP 429 with Retry-After). */
-  async admit(principal: Principal | null, address: string | undefined): Promise<GraphQLError | null> {
+  /** Spends one request of the caller's budget: null when it may go on, else the refusal. */
+  async spend(principal: Principal | null, address: string | undefined): Promise<RateLimited | null> {
     const [limiter, key, points, who] = principal
       ? [this.perKey, principal.keyId, this.graphql.rate_limit_per_minute, 'per key']
       : [this.perAddress, `address:${address ?? 'unknown'}`, this.graphql.rate_limit_unauthenticated_per_minute, 'per address without a valid key'];
@@ -34,9 +39,7 @@ export class OperationRateLimiter {
     } catch (res) {
       if (!(res instanceof RateLimiterRes)) throw res;
       const retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-      return new GraphQLError(`rate limit: ${points} operations a minute ${who}; retry in ${retryAfterSeconds} s`, {
-        extensions: { code: 'RATE_LIMITED', retryAfterSeconds, http: { status: 429, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)]]) } },
-      });
+      return { message: `rate limit: ${points} requests a minute ${who}; retry in ${retryAfterSeconds} s`, retryAfterSeconds };
     }
   }
 }
