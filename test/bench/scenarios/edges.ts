@@ -40,7 +40,8 @@ const settle = () => new Promise((r) => setTimeout(r, 1_500));
  */
 export async function edgesScenario(ctx: BenchContext): Promise<Row[]> {
   const port = await freePort();
-  const server = startServer({ ...ctx.stores.place('edges').env, ...API_BENCH_ENV, GRAPHQL_MAX_SUBSCRIPTIONS_PER_KEY: '100000' }, port);
+  // The caps at their defaults but the per-key ones, which the many sockets of one key would reach.
+  const server = startServer({ ...ctx.stores.place('edges').env, ...API_BENCH_ENV, GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET: String(CAP) }, port);
   const sockets: RawSocket[] = [];
   try {
     await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'the server').catch((err: Error) => {
