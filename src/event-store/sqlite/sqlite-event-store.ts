@@ -354,6 +354,9 @@ export class SqliteEventStore implements EventStore {
       allBackwards: db.prepare<[number, number], EventRow>(
         'SELECT * FROM events WHERE position < ? ORDER BY position DESC LIMIT ?',
       ),
+      // From either end: every row, whatever its position (see `readAll`).
+      allFirst: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY position ASC LIMIT ?'),
+      allLast: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY position DESC LIMIT ?'),
     };
   }
 
@@ -639,18 +642,24 @@ export class SqliteEventStore implements EventStore {
     return (await this.onDisk(this.stmts.causedBy.all(eventId, maxCount))).map(toRecorded);
   }
 
+  /**
+   * Without `from`, from the table's first row (its last, backwards): a row someone put at a
+   * position this store never assigns (below 1) is read too.
+   */
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const max = options.maxCount ?? 4096;
+    const backwards = options.direction === 'backwards';
+    const from = options.from;
     if (!options.filter) {
       const rows =
-        options.direction === 'backwards'
-          ? this.stmts.allBackwards.all(options.from ?? Number.MAX_SAFE_INTEGER, max)
-          : this.stmts.allForwards.all(options.from ?? 0, max);
+        from === undefined
+          ? (backwards ? this.stmts.allLast : this.stmts.allFirst).all(max)
+          : (backwards ? this.stmts.allBackwards : this.stmts.allForwards).all(from, max);
       return (await this.onDisk(rows)).map(toRecorded);
     }
-    const { sql, params } = filteredQuery(options.filter, options.direction ?? 'forwards');
-    const from = options.from ?? (options.direction === 'backwards' ? Number.MAX_SAFE_INTEGER : 0);
-    return (await this.onDisk(this.db.prepare(sql).all(from, ...params, max) as EventRow[])).map(toRecorded);
+    const { sql, params } = filteredQuery(options.filter, backwards ? 'backwards' : 'forwards', '*', from !== undefined);
+    const bound = from === undefined ? [] : [from];
+    return (await this.onDisk(this.db.prepare(sql).all(...bound, ...params, max) as EventRow[])).map(toRecorded);
   }
 
   subscribeToAll(options: SubscribeOptions = {}): EventSubscription {
@@ -971,7 +980,8 @@ function lastPosition(o: Outcome): number {
   return 0;
 }
 
-function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', columns = '*') {
+/** A filtered read of `$all`; `bounded`: its first parameter is the position it reads past. */
+function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', columns = '*', bounded = true) {
   const clauses: string[] = [];
   const params: unknown[] = [];
   if (filter.eventTypes) {
@@ -986,6 +996,7 @@ function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', c
   }
   const cmp = direction === 'forwards' ? '>' : '<';
   const order = direction === 'forwards' ? 'ASC' : 'DESC';
-  const where = clauses.length ? ` AND ${clauses.join(' AND ')}` : '';
-  return { sql: `SELECT ${columns} FROM events WHERE position ${cmp} ?${where} ORDER BY position ${order} LIMIT ?`, params };
+  if (bounded) clauses.unshift(`position ${cmp} ?`);
+  const where = clauses.length ? ` WHERE ${clauses.join(' AND ')}` : '';
+  return { sql: `SELECT ${columns} FROM events${where} ORDER BY position ${order} LIMIT ?`, params };
 }
