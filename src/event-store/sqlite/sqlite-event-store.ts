@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, fdatasync, fdatasyncSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import {
   AllFilter,
@@ -19,7 +19,7 @@ import {
   SubscribeOptions,
   WrongExpectedRevisionError,
 } from '../event-store.port';
-import { ModeChange, privateSqliteFile } from '../../storage/private-files';
+import { ModeChange, openPrivateFile, privateSqliteFile } from '../../storage/private-files';
 import { chain, GENESIS_HASH } from '../hash-chain';
 import type { IntegrityReport } from '../../storage/integrity';
 import { quickCheck } from '../../storage/sqlite/quick-check';
@@ -272,7 +272,7 @@ export class SqliteEventStore implements EventStore {
     // The WAL exists while a connection is open. Whatever it holds now (a crashed process's
     // commits, still in the page cache) is synced before anything is read.
     try {
-      this.walFd = openSync(`${file}-wal`, 'r+');
+      this.walFd = openPrivateFile(`${file}-wal`);
     } catch (err) {
       this.db.close();
       throw new Error(`cannot open the event log's WAL file ${file}-wal: ${(err as Error).message}`);
