@@ -30,6 +30,9 @@ export type Warn = (details: Record<string, unknown>, message: string) => void;
 
 const octal = (mode: number) => `0${mode.toString(8)}`;
 
+/** The `code` of a failed system call (ENOENT, ELOOP, ...), read by shape: an Error of another realm has one too. */
+const errno = (err: unknown): unknown => (typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined);
+
 /** A path where a data file belongs holds something else: a symbolic link, a directory, a device. */
 export class UnsafeDataPathError extends Error {
   constructor(
@@ -70,7 +73,7 @@ function openDataFile(path: string, flags: number, mode = PRIVATE_FILE_MODE): nu
   try {
     fd = openSync(path, flags | constants.O_NOFOLLOW, mode);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errno(err);
     if (code === 'ELOOP' || code === 'EISDIR' || (code === 'EEXIST' && lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink())) throw new UnsafeDataPathError(path, describe(path));
     throw err;
   }
@@ -92,7 +95,7 @@ export function readPrivateFile(path: string): string | null {
   try {
     fd = openDataFile(path, constants.O_RDONLY);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (errno(err) === 'ENOENT') return null;
     throw err;
   }
   try {

@@ -10,7 +10,7 @@ export function isDamageCode(code: unknown): boolean {
   return typeof code === 'string' && DAMAGE.test(code);
 }
 
-/** Whether an error from the driver says the file is damaged. */
-export function isSqliteDamage(err: unknown): err is Error {
-  return err instanceof Error && isDamageCode((err as { code?: unknown }).code);
+/** Whether an error from the driver says the file is damaged (by shape: an Error of another realm is one too). */
+export function isSqliteDamage(err: unknown): err is { code: string; message: string } {
+  return typeof err === 'object' && err !== null && 'code' in err && isDamageCode(err.code) && 'message' in err && typeof err.message === 'string';
 }
