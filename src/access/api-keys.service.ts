@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PinoLogger } from 'nestjs-pino';
 import { Subscription } from 'rxjs';
@@ -8,7 +8,7 @@ import { AppConfig } from '../config/config';
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { CommandPipeline } from '../messaging/command-pipeline';
 import { ProjectionsService } from '../messaging/projections.service';
-import { logModeChanges, ModeChange, privateDirectory, privateFile, PRIVATE_FILE_MODE } from '../storage/private-files';
+import { logModeChanges, ModeChange, privateDirectory, privateFile, readPrivateFile, writePrivateFile } from '../storage/private-files';
 import { apiKeyDecider, apiKeyStream } from './api-key.decider';
 import { Principal, Role } from './principal';
 
@@ -82,20 +82,33 @@ export class ApiKeysService implements OnApplicationBootstrap, OnModuleDestroy {
     return join(this.config.storage.data_dir, 'admin.key');
   }
 
-  /** The development key file, if there is one, tightened at start: 0600 in a 0700 directory (see private-files.ts). */
+  /**
+   * The development key file, if there is one, tightened at start: 0600 in a 0700 directory (see
+   * private-files.ts). A link in its place, dangling or not, stops the start: never followed.
+   */
   private secureKeyFile(): void {
     const file = this.keyFile();
-    if (existsSync(file)) this.logModes([...privateDirectory(dirname(file)), ...privateFile(file)]);
+    if (lstatSync(file, { throwIfNoEntry: false })) this.logModes([...privateDirectory(dirname(file)), ...privateFile(file)]);
   }
 
   private logModes(changes: readonly ModeChange[]): void {
     logModeChanges(changes, (details, message) => this.logger.warn(details, message));
   }
 
-  /** Development only: an ADMIN key written to DATA_DIR/admin.key (0600) and printed once, so the quick start stays two commands. */
+  /**
+   * Development only: an ADMIN key written to DATA_DIR/admin.key (0600) and printed once, so the
+   * quick start stays two commands. A key already in the file (from a run whose log was since
+   * replaced) is registered again instead. The file is written before the log records the key, so
+   * a key in the log is always one somebody can read; a new file is made with O_EXCL and
+   * O_NOFOLLOW, and a link in its place is refused (see private-files.ts).
+   */
   private async createDevelopmentAdminKey(): Promise<void> {
     const file = this.keyFile();
-    const raw = existsSync(file) ? readFileSync(file, 'utf8').trim() : generateKey();
+    this.logModes(privateDirectory(this.config.storage.data_dir));
+    const existing = readPrivateFile(file);
+    const kept = existing?.trim() || null;
+    const raw = kept ?? generateKey();
+    if (!kept) writePrivateFile(file, `${raw}\n`, existing === null ? 'create' : 'replace');
     const id = randomUUID();
     const issuedAt = new Date().toISOString();
     await this.pipeline.run(
@@ -104,8 +117,10 @@ export class ApiKeysService implements OnApplicationBootstrap, OnModuleDestroy {
       { type: 'CreateApiKey', id, hash: hashKey(raw), role: 'ADMIN', tenantId: null, name: 'development admin', at: issuedAt },
       { actor: 'system:bootstrap', correlationId: randomUUID(), requestId: null, issuedAt },
     );
-    this.logModes(privateDirectory(this.config.storage.data_dir));
-    writeFileSync(file, `${raw}\n`, { mode: PRIVATE_FILE_MODE });
+    if (kept) {
+      this.logger.warn({ keyFile: file }, 'registered the development ADMIN API key already in the key file (the log had no active key)');
+      return;
+    }
     this.logger.warn({ keyFile: file }, 'created a development ADMIN API key; it is printed once below and kept in the key file');
     process.stdout.write(`\n  Drydock development ADMIN key (shown once; also in ${file}):\n\n    Authorization: Bearer ${raw}\n\n`);
   }

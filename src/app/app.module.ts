@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { ALL_PROJECTIONS } from '../../projections';
 import { sagasFor } from '../../sagas';
@@ -22,6 +23,7 @@ import { Projection, Saga } from '../messaging/projection';
 import { ReadStoreModule } from '../read-store/read-store.module';
 import { loggerParams } from './logging';
 import { ProbesController } from './probes.controller';
+import { StoreDamagedFilter } from './store-damage.filter';
 
 export interface AppOptions {
   /** Defaults: every module in projections/ and sagas/. Tests may run others. */
@@ -37,7 +39,7 @@ export class AppModule {
     return {
       module: AppModule,
       global: true,
-      providers: [{ provide: SiteSettings, useValue: settings }],
+      providers: [{ provide: SiteSettings, useValue: settings }, { provide: APP_FILTER, useClass: StoreDamagedFilter }],
       exports: [SiteSettings],
       imports: [
         ConfigModule.forRoot(config),

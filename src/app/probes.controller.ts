@@ -2,10 +2,11 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import { EVENT_STORE, EventStore } from '../event-store/event-store.port';
 import { READ_STORE, ReadStore } from '../read-store/read-store.port';
 import { RunnerRegistry } from '../messaging/runner-registry';
+import { StoreDamagedError } from '../storage/integrity';
 
 /**
- * Liveness (`/healthz`: the process answers) and readiness (`/readyz`: stores reachable, runners
- * running, every read model served: none refused for not matching the log).
+ * Liveness (`/healthz`: the process answers) and readiness (`/readyz`: stores reachable and not
+ * seen damaged, runners running, every read model served: none refused for not matching the log).
  */
 @Controller()
 export class ProbesController {
@@ -32,7 +33,11 @@ export class ProbesController {
         checks[name] = { status: 'ok', store: store.description };
       } catch (err) {
         ready = false;
-        checks[name] = { status: 'unreachable', error: (err as Error).message };
+        // A store this instance has seen damaged says so (and what to do) until it is restarted.
+        checks[name] =
+          err instanceof StoreDamagedError
+            ? { status: 'damaged', reason: err.reason, store: err.store, error: err.message }
+            : { status: 'unreachable', error: (err as Error).message };
       }
     }
     const runners = this.runners.statuses();

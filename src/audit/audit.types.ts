@@ -72,7 +72,7 @@ export class CausationChain {
 export class ChainBreakView {
   @Field(() => Int) revision!: number;
   @Field(() => ID) eventId!: string;
-  @Field({ description: 'MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH or REVISION_GAP' }) reason!: string;
+  @Field({ description: 'MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH, REVISION_GAP, POSITION_OUT_OF_RANGE (at a position no store assigns, below 1) or POSITION_OUT_OF_ORDER (at a position before the previous revision\'s)' }) reason!: string;
   @Field() detail!: string;
 }
 
@@ -139,7 +139,7 @@ export class LogBreakView {
   @Field() stream!: string;
   @Field({
     description:
-      'A chain break (MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH, REVISION_GAP), or against the seals: TRUNCATED (the stream ends before the head a seal recorded), STREAM_MISSING (no event of a sealed stream is left), SEAL_MISMATCH (the head a seal recorded was written again), BAD_SEAL (a seal that cannot be read or does not follow the one before it), ANCHOR_MISSING (the seal named by `anchor` is not in the log)',
+      'A chain break (MISSING_HASH, UNKNOWN_HASH_VERSION, CONTENT_CHANGED, PREVIOUS_HASH_MISMATCH, REVISION_GAP, POSITION_OUT_OF_RANGE, POSITION_OUT_OF_ORDER), or against the seals: TRUNCATED (the stream ends before the head a seal recorded), STREAM_MISSING (no event of a sealed stream is left), SEAL_MISMATCH (the head a seal recorded was written again), BAD_SEAL (a seal that cannot be read or does not follow the one before it), ANCHOR_MISSING (the seal named by `anchor` is not in the log)',
   })
   reason!: string;
   @Field(() => Int, { nullable: true, description: 'the revision of the break, or the one a seal recorded' }) revision!: number | null;

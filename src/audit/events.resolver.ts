@@ -51,7 +51,8 @@ function progressView(p: LogProgress): LogVerificationProgress {
     checkedStreams: p.checkedStreams,
     position: p.position,
     head: p.head,
-    progress: p.head > 0 ? Math.min(1, p.position / p.head) : 1,
+    // An event at a position below 1 (forged, and reported) is read first: progress starts at 0 all the same.
+    progress: p.head > 0 ? Math.min(1, Math.max(0, p.position / p.head)) : 1,
     eventsPerSecond: perSecond(p.checkedEvents, p.elapsedMs),
     brokenStreams: p.brokenStreams,
     newBreaks: p.newBreaks,

@@ -82,7 +82,8 @@ const BREAKS_PER_STEP = 100;
 /**
  * Checks the whole log up to its head as the check begins: every stream's hash chain, and every
  * seal against the streams as they stood where it was made. It reads the log once, in position
- * order a page at a time, beside the seal stream (its own cursor, a few seals at a time); a seal
+ * order a page at a time from its first row (an event at a position no store assigns, below 1,
+ * is read and reported: `POSITION_OUT_OF_RANGE`), beside the seal stream (its own cursor, a few seals at a time); a seal
  * is applied when the reading passes its `through`, so each stream is then exactly where the seal
  * found it. Memory: a page of events, a few seals, and per stream its chain's last hash and
  * revision (O(streams)); never the events read. Yields progress steps; the last carries the report.
@@ -162,8 +163,15 @@ export async function* verifyLogSteps(log: EventStore, options: VerifyLogOptions
     return s;
   };
 
-  for (let cursor = 0; cursor < head; ) {
+  // From the log's first row, whatever its position: one a store never assigns is read and reported.
+  for (let cursor: number | undefined; cursor === undefined || cursor < head; ) {
     const page = await log.readAll({ from: cursor, maxCount: pageSize });
+    // Positions past what a number holds exactly (forged) can read as one: the reading would not move on.
+    if (cursor !== undefined && page.length > 0 && page[page.length - 1].position <= cursor) {
+      const e = page[page.length - 1];
+      report({ stream: e.stream, reason: 'POSITION_OUT_OF_RANGE', revision: e.revision, eventId: e.id, detail: `events at positions no store assigns, too far from 0 to be told apart, stop the reading at position ${cursor}: the rest of the log was not checked` }, true);
+      break;
+    }
     for (const e of page) {
       if (e.position > head) break;
       // Every event up to a seal's `through` is read: each stream stands where the seal found it.

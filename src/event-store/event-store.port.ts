@@ -6,9 +6,18 @@ import type { IntegrityReport } from '../storage/integrity';
  * Revisions are 0-based per stream (the first event of a stream has revision 0).
  * Positions are global, strictly increasing across the whole log, and opaque to
  * callers except for ordering: "after position P" means "strictly later than P".
+ * A store assigns positions from `FIRST_POSITION` on; a file edited by hand may hold others.
  */
 
 export const EVENT_STORE = Symbol('EVENT_STORE');
+
+/** The first position a store assigns: no event it wrote is at a position below it. */
+export const FIRST_POSITION = 1;
+
+/** Whether a store could have assigned this position (a whole number from `FIRST_POSITION`, exact as a JavaScript number). */
+export function isAssignablePosition(position: number): boolean {
+  return Number.isSafeInteger(position) && position >= FIRST_POSITION;
+}
 
 /** Every event carries who, when and because of what (ARCHITECTURE rule 4). */
 export interface EventMetadata {
@@ -78,14 +87,18 @@ export interface ReadStreamOptions {
 
 export interface ReadAllOptions {
   direction?: 'forwards' | 'backwards';
-  /** Forwards: events strictly after this position; backwards: strictly before it. Default: the start / the end. */
+  /**
+   * Forwards: events strictly after this position; backwards: strictly before it. Default: the
+   * start / the end, which is every event the log holds, whatever its position (one a store never
+   * assigns included: the whole-log verification reports those).
+   */
   from?: number;
   maxCount?: number;
   filter?: AllFilter;
 }
 
 export interface SubscribeOptions {
-  /** Deliver events strictly after this position; `start` (default) delivers the whole log. */
+  /** Deliver events strictly after this position; `start` (default) delivers the whole log, from `FIRST_POSITION`. */
   after?: number | 'start';
   filter?: AllFilter;
   /**

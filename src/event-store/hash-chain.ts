@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
-import type { EventMetadata, NewEvent, RecordedEvent } from './event-store.port';
+import { FIRST_POSITION, isAssignablePosition, type EventMetadata, type NewEvent, type RecordedEvent } from './event-store.port';
 
 /**
  * Tamper evidence: every event's metadata carries `hash`, a SHA-256 over its content and the
@@ -119,7 +119,20 @@ function withChain(objectJson: string, prevHash: string, hash: string): string {
   return objectJson === '{}' ? `{${link}}` : `${objectJson.slice(0, -1)},${link}}`;
 }
 
-export type ChainBreakReason = 'MISSING_HASH' | 'UNKNOWN_HASH_VERSION' | 'CONTENT_CHANGED' | 'PREVIOUS_HASH_MISMATCH' | 'REVISION_GAP';
+/**
+ * Besides the hashes: `REVISION_GAP`, the next revision is not the one after the last;
+ * `POSITION_OUT_OF_RANGE`, an event at a position no store assigns (below `FIRST_POSITION`);
+ * `POSITION_OUT_OF_ORDER`, a revision at a position before its predecessor's (a stream's events are
+ * in log order, each after the one before it).
+ */
+export type ChainBreakReason =
+  | 'MISSING_HASH'
+  | 'UNKNOWN_HASH_VERSION'
+  | 'CONTENT_CHANGED'
+  | 'PREVIOUS_HASH_MISMATCH'
+  | 'REVISION_GAP'
+  | 'POSITION_OUT_OF_RANGE'
+  | 'POSITION_OUT_OF_ORDER';
 
 export interface ChainBreak {
   revision: number;
@@ -128,12 +141,16 @@ export interface ChainBreak {
   detail: string;
 }
 
-/** Checks a stream's events in revision order, a page at a time; keeps only what the next page needs. */
+/**
+ * Checks a stream's events in order (of revision, or of position: each shows the other out of
+ * order), a page at a time; keeps only what the next page needs.
+ */
 export class ChainVerifier {
   checked = 0;
   firstBreak: ChainBreak | null = null;
   private prevHash = GENESIS_HASH;
   private nextRevision = 0;
+  private lastPosition = FIRST_POSITION - 1;
 
   /** Feeds the next events in order; returns false once a break is found (stop reading). */
   feed(events: readonly Hashable[]): boolean {
@@ -147,8 +164,12 @@ export class ChainVerifier {
     this.checked += 1;
     const stored = typeof e.metadata.hash === 'string' ? e.metadata.hash : null;
     const storedPrev = typeof e.metadata.prevHash === 'string' ? e.metadata.prevHash : null;
-    if (e.revision !== this.nextRevision) {
+    if (!isAssignablePosition(e.position)) {
+      this.break(e, 'POSITION_OUT_OF_RANGE', `the event is at position ${e.position}, which no store assigns (positions start at ${FIRST_POSITION}): it was put in the log by hand`);
+    } else if (e.revision !== this.nextRevision) {
       this.break(e, 'REVISION_GAP', `expected revision ${this.nextRevision}, found ${e.revision}: events are missing or out of order`);
+    } else if (e.position <= this.lastPosition) {
+      this.break(e, 'POSITION_OUT_OF_ORDER', `the event is at position ${e.position}, before revision ${e.revision - 1} at position ${this.lastPosition}: the stream's events are not in log order`);
     } else if (stored === null || storedPrev === null) {
       this.break(e, 'MISSING_HASH', 'the event carries no hash chain');
     } else if (storedPrev !== this.prevHash) {
@@ -160,6 +181,7 @@ export class ChainVerifier {
       else {
         this.prevHash = stored;
         this.nextRevision += 1;
+        this.lastPosition = e.position;
       }
     }
     return this.firstBreak === null;

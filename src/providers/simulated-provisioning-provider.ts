@@ -1,7 +1,8 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readPrivateFile, writePrivateFile } from '../storage/private-files';
 import { DatabaseCredentials, ProvisioningProvider, ProvisioningRequest } from './provisioning-provider.port';
 
 interface SimState {
@@ -35,14 +36,15 @@ export class SimulatedProvisioningProvider implements ProvisioningProvider {
   private get state(): SimState {
     if (!this.loaded) {
       mkdirSync(this.dataDir, { recursive: true });
-      this.loaded = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as SimState) : { secret: randomBytes(32).toString('hex'), databases: {} };
+      const saved = readPrivateFile(this.file);
+      this.loaded = saved !== null ? (JSON.parse(saved) as SimState) : { secret: randomBytes(32).toString('hex'), databases: {} };
       this.save();
     }
     return this.loaded;
   }
 
   private save(): void {
-    writeFileSync(this.file, JSON.stringify(this.loaded), { mode: 0o600 });
+    writePrivateFile(this.file, JSON.stringify(this.loaded), 'replace');
   }
 
   private async step(r: ProvisioningRequest, signal: AbortSignal): Promise<void> {

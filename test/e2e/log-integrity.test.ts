@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import stringify from 'safe-stable-stringify';
+import type { EventMetadata } from '../../src/event-store/event-store.port';
 import { eventHash } from '../../src/event-store/hash-chain';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { newEvent } from '../contract/event-store.contract';
@@ -208,6 +209,89 @@ describe('the whole log: seals and whole-log verification', () => {
     const tooMany = await gql(port, '{ verifyLog(limit: 1001) { ok } }', undefined, auditor);
     expect(tooMany.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'limit' });
   });
+});
+
+/** Issue 31, finding 1: what a store never writes is still read, and reported. */
+describe('events at positions the store never assigns', () => {
+  const dir = tempDir();
+  const data = join(dir.path, 'data');
+  const file = join(data, 'events.db');
+  afterAll(() => dir.cleanup());
+
+  type Row = { position: number; id: string; stream: string; revision: number; type: string; data: string; metadata: string; recorded_at: string; causation_id: string | null };
+  /** The row as it would be written at `at` (revision and position), chained on `prev`, with the hash recomputed by the rule. */
+  const forged = (row: Row, at: { stream?: string; revision: number; position: number; id?: string }, prev: string): Row => {
+    const { hash: _h, prevHash: _p, ...metadata } = JSON.parse(row.metadata) as Record<string, unknown>;
+    const data = JSON.parse(row.data) as Record<string, unknown>;
+    const e = { id: at.id ?? randomUUID(), stream: at.stream ?? row.stream, revision: at.revision, position: at.position, recordedAt: row.recorded_at, type: row.type, data, metadata: metadata as EventMetadata };
+    const hash = eventHash(prev, e)!;
+    return { ...row, id: e.id, stream: e.stream, revision: e.revision, position: e.position, metadata: JSON.stringify({ ...metadata, prevHash: prev, hash }) };
+  };
+  const hashOf = (row: Row) => JSON.parse(row.metadata).hash as string;
+
+  it('an event put below position 1, a whole stream put there and a stream put out of log order are breaks, with the anchor too', async () => {
+    const env = { DATA_DIR: data, LOG_LEVEL: 'warn', EVENTSTORE_SEAL_INTERVAL_MS: '150' };
+    let { server, port } = await startReadyServer(env);
+    const ask = (query: string, variables?: Record<string, unknown>) => gql(port, query, variables);
+    let anchor: string;
+    try {
+      for (const id of ['c1', 'c2']) {
+        await ask(`mutation { registerMachines(input: { ids: ["${id}"], phase: READY }) { id } }`);
+        await ask(`mutation { setMachineLabels(input: { machineId: "${id}", labels: { rack: "r1" } }) { id } }`);
+      }
+      const sealed = await waitForReport(port, (r) => r.ok && r.unsealedEvents === 0);
+      anchor = sealed.latestSeal!.hash;
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+
+    const db = new Database(file);
+    try {
+      const rows = (stream: string) => db.prepare('SELECT * FROM events WHERE stream = ? ORDER BY revision').all(stream) as Row[];
+      const insert = db.prepare('INSERT INTO events (position, id, stream, revision, type, data, metadata, recorded_at, causation_id) VALUES (@position, @id, @stream, @revision, @type, @data, @metadata, @recorded_at, @causation_id)');
+      // The next revision of a sealed stream at position -3, chained on its real head.
+      const c1 = rows('machine-c1');
+      insert.run(forged(c1[1], { revision: 2, position: -3 }, hashOf(c1[1])));
+      // A whole stream nobody wrote, below the log's start.
+      const ghost0 = forged(c1[0], { stream: 'machine-ghost', revision: 0, position: -10 }, GENESIS);
+      insert.run(ghost0);
+      insert.run(forged(c1[1], { stream: 'machine-ghost', revision: 1, position: -9 }, hashOf(ghost0)));
+      // A stream's two events trading places in the log, both hashes recomputed.
+      const [a, b] = rows('machine-c2');
+      const first = forged(a, { revision: 0, position: b.position, id: a.id }, GENESIS);
+      const second = forged(b, { revision: 1, position: a.position, id: b.id }, hashOf(first));
+      db.transaction(() => {
+        db.prepare("DELETE FROM events WHERE stream = 'machine-c2'").run();
+        insert.run(first);
+        insert.run(second);
+      })();
+    } finally {
+      db.close();
+    }
+
+    ({ server, port } = await startReadyServer(env));
+    try {
+      const report = (await gql(port, `query($a: String) { verifyLog(anchor: $a) { ${REPORT} } }`, { a: anchor })).data!.verifyLog as Report;
+      expect(report).toMatchObject({ ok: false, brokenStreams: 3 });
+      expect(Object.fromEntries(report.breaks.map((b) => [b.stream, [b.reason, b.revision]]))).toEqual({
+        'machine-c1': ['POSITION_OUT_OF_RANGE', 2],
+        'machine-ghost': ['POSITION_OUT_OF_RANGE', 0],
+        // Read in log order, revision 1 comes first.
+        'machine-c2': ['REVISION_GAP', 1],
+      });
+      expect(report.breaks.find((b) => b.stream === 'machine-c1')!.detail).toMatch(/position -3/);
+      // Every row was read: the forged ones too.
+      expect(report.checkedEvents).toBe(Number(report.head) + 3);
+      const stream = async (s: string) => (await gql(port, 'query($s: String!) { verifyStream(stream: $s) { ok checked firstBreak { revision reason } } }', { s })).data!.verifyStream;
+      expect(await stream('machine-c1')).toEqual({ ok: false, checked: 3, firstBreak: { revision: 2, reason: 'POSITION_OUT_OF_RANGE' } });
+      expect(await stream('machine-ghost')).toEqual({ ok: false, checked: 1, firstBreak: { revision: 0, reason: 'POSITION_OUT_OF_RANGE' } });
+      expect(await stream('machine-c2')).toEqual({ ok: false, checked: 2, firstBreak: { revision: 1, reason: 'POSITION_OUT_OF_ORDER' } });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  }, 60_000);
 });
 
 describe('a clean shutdown', () => {

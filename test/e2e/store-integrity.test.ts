@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { gql } from '../support/api-client';
-import { damageMiddle } from '../support/damage';
+import { damageLeaf, damageMiddle } from '../support/damage';
 import { freePort, ServerProcess, startReadyServer, startServer, waitFor } from '../support/server-process';
 import { tempDir } from '../support/temp';
 
@@ -80,6 +80,72 @@ describe('garbage inside the stores', () => {
     }
   }, 120_000);
 
+  /** /readyz: its status, and what it says of the event store and the read store. */
+  const readiness = async (port: number) => {
+    const res = await fetch(`http://localhost:${port}/readyz`);
+    const body = (await res.json()) as { checks?: Record<string, { status: string; reason?: string; error?: string }>; message?: { checks: Record<string, { status: string; reason?: string; error?: string }> } };
+    const checks = body.checks ?? body.message!.checks;
+    return { status: res.status, eventStore: checks.eventStore, readStore: checks.readStore };
+  };
+
+  /** Issue 31, finding 3: a damaged store is an answer that says so, never INTERNAL, and the instance is not ready. */
+  it('a damaged events.db served unchecked: what crosses the damage is UNAVAILABLE (EVENT_STORE_DAMAGED), and /readyz is 503 from then on', async () => {
+    const data = join(dir.path, 'served');
+    await seed(data);
+    // Read models built first: the damaged start has nothing to catch up, so it becomes ready.
+    const first = await startReadyServer({ DATA_DIR: data, LOG_LEVEL: 'warn' });
+    await stop(first.server);
+    // A page of events in the middle of the log unreadable: SQLite says SQLITE_CORRUPT on a read that reaches it.
+    damageLeaf(join(data, 'events.db'));
+    const env = { DATA_DIR: data, LOG_LEVEL: 'warn', STORAGE_INTEGRITY_CHECK_TIMEOUT_MS: '0' };
+
+    // A corruption error on a read.
+    let { server, port } = await startReadyServer(env);
+    try {
+      const verified = await gql(port, '{ verifyLog { ok } }');
+      expect(verified.errors).toHaveLength(1);
+      expect(verified.errors![0].extensions).toEqual({ code: 'UNAVAILABLE', reason: 'EVENT_STORE_DAMAGED', retryable: false, store: expect.stringMatching(/events\.db\)$/) });
+      expect(verified.errors![0].message).toMatch(/^the event store is damaged \(sqlite event store \(.*events\.db\): database disk image is malformed\)\. Stop Drydock and restore the event log \(events\.db\) from a backup/);
+      // Any read across the damage says the same.
+      const history = await gql(port, '{ events(first: 1000, after: "3000") { nodes { id } } }');
+      expect(history.errors![0].extensions).toMatchObject({ code: 'UNAVAILABLE', reason: 'EVENT_STORE_DAMAGED' });
+      expect(await readiness(port)).toMatchObject({ status: 503, eventStore: { status: 'damaged', reason: 'EVENT_STORE_DAMAGED', error: expect.stringMatching(/restore the event log/) }, readStore: { status: 'ok' } });
+      await waitFor(() => /"reason":"EVENT_STORE_DAMAGED".*a store is damaged: the request was refused/.test(server.output()), 5_000, 'the log line');
+    } finally {
+      await stop(server);
+    }
+
+    // The integrity check finding it, nothing else read.
+    ({ server, port } = await startReadyServer(env));
+    try {
+      expect((await readiness(port)).status).toBe(200);
+      expect((await gql(port, INTEGRITY)).data!.storeIntegrity).toMatchObject({ ok: false, eventStore: { status: 'DAMAGED' } });
+      expect(await readiness(port)).toMatchObject({ status: 503, eventStore: { status: 'damaged', reason: 'EVENT_STORE_DAMAGED' } });
+    } finally {
+      await stop(server);
+    }
+  }, 120_000);
+
+  it('a damaged read.db served unchecked: what crosses the damage is UNAVAILABLE (READ_STORE_DAMAGED), and /readyz is 503 from then on', async () => {
+    const data = join(dir.path, 'served-read');
+    await seed(data);
+    const first = await startReadyServer({ DATA_DIR: data, LOG_LEVEL: 'warn' });
+    await stop(first.server);
+    damageLeaf(join(data, 'read.db'), 'rm_machines_g*');
+    const port = await freePort();
+    const server = startServer({ DATA_DIR: data, LOG_LEVEL: 'warn', STORAGE_INTEGRITY_CHECK_TIMEOUT_MS: '0' }, port);
+    try {
+      // What the instance reads of the machines at start crosses the damage: it is never ready, and says why.
+      await waitFor(async () => (await fetch(`http://localhost:${port}/readyz`).catch(() => null))?.status === 503 && (await readiness(port)).readStore.status === 'damaged', 30_000, 'the read store seen damaged');
+      const fleet = await gql(port, '{ machines(first: 500) { totalCount nodes { id } } }');
+      expect(fleet.errors![0].extensions).toEqual({ code: 'UNAVAILABLE', reason: 'READ_STORE_DAMAGED', retryable: false, store: expect.stringMatching(/read\.db\)$/) });
+      expect(fleet.errors![0].message).toMatch(/^the read store is damaged \(sqlite read store \(.*read\.db\): database disk image is malformed\)\. The read models are rebuilt from the event log/);
+      expect(await readiness(port)).toMatchObject({ status: 503, eventStore: { status: 'ok' }, readStore: { status: 'damaged', reason: 'READ_STORE_DAMAGED' } });
+    } finally {
+      await stop(server);
+    }
+  }, 120_000);
+
   it('storeIntegrity: OK on whole stores; DAMAGED with its findings on a damaged log the app was started on unchecked', async () => {
     const data = join(dir.path, 'query');
     await seed(data);
@@ -102,7 +168,8 @@ describe('garbage inside the stores', () => {
     try {
       const found = await gql(port, INTEGRITY);
       expect(found.data!.storeIntegrity).toMatchObject({ ok: false, eventStore: { status: 'DAMAGED', details: expect.arrayContaining([expect.stringMatching(/^Tree \d+ page \d+/)]) }, readStore: { status: 'OK' } });
-      expect(server.output()).toMatch(/integrity check: the store is damaged/);
+      // The log line travels on the server's stdout, not with the answer: it may come a moment after.
+      await waitFor(() => /integrity check: the store is damaged/.test(server.output()), 5_000, 'the log line');
     } finally {
       await stop(server);
     }

@@ -3,6 +3,9 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
+import { StoreDamagedError } from '../../src/storage/integrity';
+import { newEvent } from '../contract/event-store.contract';
+import { damageLeaf, damageMiddle, swapLeaves } from '../support/damage';
 import { tempDir } from '../support/temp';
 
 const worker = join(__dirname, '../../dist/test/support/append-worker.js');
@@ -47,6 +50,46 @@ describe('embedded event store on a real file', () => {
     const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT * FROM events WHERE causation_id = ? ORDER BY position').all('root') as Array<{ detail: string }>).map((r) => r.detail).join('; ');
     expect(plan).toMatch(/events_caused_by/);
     db.close();
+  });
+
+  it('a damaged file is said so in the port\'s terms: a corruption error, or rows read out of log order, is a StoreDamagedError, and ping fails from then on', async () => {
+    const seed = async (file: string) => {
+      const store = new SqliteEventStore(file);
+      await Promise.all(Array.from({ length: 1000 }, (_, m) => store.append(`s-${m}`, Array.from({ length: 8 }, (_, i) => newEvent('Seeded', { i, pad: 'p'.repeat(100) })), 'no_stream')));
+      await store.close();
+    };
+    /** Every event, a page at a time, as the whole-log verification reads them (bounded: a loop is a failure too). */
+    const readAll = async (store: SqliteEventStore) => {
+      let from: number | undefined;
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await store.readAll({ from, maxCount: 1000 });
+        if (page.length < 1000) return;
+        from = page[page.length - 1].position;
+      }
+      throw new Error('the reading went round in circles');
+    };
+    for (const [name, damage, detail] of [
+      ['leaf', damageLeaf, /database disk image is malformed/],
+      // Whole pages in the wrong places: SQLite hands their rows out of order, and a reading by
+      // position would page round the same rows for ever.
+      ['swapped', swapLeaves, /^a read of the log in position order found position \d+ after \d+: the table of events is damaged$/],
+      // Garbled cell pointers: either of the two, whichever the layout gives.
+      ['middle', damageMiddle, /database disk image is malformed|a read of the log in position order found/],
+    ] as const) {
+      const file = join(dir.path, `damaged-${name}.db`);
+      await seed(file);
+      damage(file);
+      const store = new SqliteEventStore(file);
+      try {
+        await store.ping();
+        const err = await readAll(store).then(() => null, (e: unknown) => e);
+        expect(err).toBeInstanceOf(StoreDamagedError);
+        expect(err).toMatchObject({ reason: 'EVENT_STORE_DAMAGED', store: `sqlite event store (${file})`, detail: expect.stringMatching(detail) });
+        await expect(store.ping()).rejects.toBe(err);
+      } finally {
+        await store.close();
+      }
+    }
   });
 
   it('keeps the log in WAL mode', async () => {

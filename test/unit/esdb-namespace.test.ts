@@ -32,13 +32,13 @@ describe('EventStoreDB namespaces: the mapping', () => {
 });
 
 describe('EventStoreDB: the chain as the adapter writes it', () => {
-  /** The events as the server would hand them back: JSON text parsed, positions and times its own. */
+  /** The events as the server would hand them back: JSON text parsed, positions (later appends further on) and times its own. */
   const roundTrip = (written: ReturnType<typeof toEsdbEvents>, firstRevision: number): RecordedEvent[] =>
     written.map((w, i) => {
       const j = w as unknown as { id: string; type: string; data: unknown; metadata: unknown };
       const delivered = {
-        event: { id: j.id, streamId: 'staging/machine-m1', revision: BigInt(firstRevision + i), type: j.type, isJson: true, data: JSON.parse(JSON.stringify(j.data)), metadata: JSON.parse(JSON.stringify(j.metadata)), created: new Date('2030-01-01T00:00:00Z'), position: { commit: BigInt(9000 + i * 100), prepare: BigInt(9000 + i * 100) } },
-        commitPosition: BigInt(9000 + i * 100),
+        event: { id: j.id, streamId: 'staging/machine-m1', revision: BigInt(firstRevision + i), type: j.type, isJson: true, data: JSON.parse(JSON.stringify(j.data)), metadata: JSON.parse(JSON.stringify(j.metadata)), created: new Date('2030-01-01T00:00:00Z'), position: { commit: BigInt(9000 + (firstRevision + i) * 100), prepare: BigInt(9000 + (firstRevision + i) * 100) } },
+        commitPosition: BigInt(9000 + (firstRevision + i) * 100),
       } as unknown as AllStreamResolvedEvent;
       return toRecorded(delivered, 'staging/')!;
     });

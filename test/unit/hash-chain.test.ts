@@ -146,11 +146,26 @@ describe('hash chain', () => {
 
   it('a stream written first by the old rule and then by the new one verifies across the change', () => {
     const old = legacy('s-1', awkward.slice(0, 2));
-    const newer = readBack('s-1', 50, awkward.slice(2), old[1].metadata.hash as string, 2);
+    const newer = readBack('s-1', 102, awkward.slice(2), old[1].metadata.hash as string, 2);
     const v = verify([...old, ...newer]);
     expect(v.firstBreak).toBeNull();
     expect(v.checked).toBe(4);
     expect(v.lastRevision).toBe(3);
+  });
+
+  it('an event at a position no store assigns, or before its predecessor in the log, is a break even when its hash is recomputed', () => {
+    // Chained and hashed by the rule at those positions: only the positions give them away.
+    const below = readBack('s-1', -1, awkward);
+    expect(verify(below).firstBreak).toMatchObject({ revision: 0, reason: 'POSITION_OUT_OF_RANGE' });
+    const head = readBack('s-1', 10, awkward.slice(0, 2));
+    const forged = readBack('s-1', 0, awkward.slice(2, 3), head[1].metadata.hash as string, 2);
+    expect(verify([...head, ...forged]).firstBreak).toMatchObject({ revision: 2, reason: 'POSITION_OUT_OF_RANGE' });
+    const before = readBack('s-1', 5, awkward.slice(2, 3), head[1].metadata.hash as string, 2);
+    expect(verify([...head, ...before]).firstBreak).toMatchObject({ revision: 2, reason: 'POSITION_OUT_OF_ORDER' });
+    // Read in log order instead, the same stream shows its revisions out of order.
+    expect(verify([...before, ...head]).firstBreak).toMatchObject({ revision: 2, reason: 'REVISION_GAP' });
+    // Past what a number holds exactly: no store assigns it either.
+    expect(verify(readBack('s-1', 2 ** 53, awkward.slice(0, 1))).firstBreak).toMatchObject({ revision: 0, reason: 'POSITION_OUT_OF_RANGE' });
   });
 
   it('a version it does not know is a break of its own', () => {

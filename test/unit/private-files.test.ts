@@ -1,8 +1,8 @@
-import { chmodSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/event-store/sqlite/sqlite-event-store';
 import { SqliteReadStore } from '../../src/read-store/sqlite/sqlite-read-store';
-import { privateDirectory, privateFile } from '../../src/storage/private-files';
+import { privateDirectory, privateFile, privateSqliteFile, readPrivateFile, UnsafeDataPathError, writePrivateFile } from '../../src/storage/private-files';
 import { tempDir } from '../support/temp';
 
 const modeOf = (path: string) => `0${(statSync(path).mode & 0o777).toString(8)}`;
@@ -40,4 +40,33 @@ describe('private files', () => {
     chmodSync(dir.path, 0o751);
     expect(privateDirectory(dir.path)).toEqual([{ path: dir.path, from: '0751', to: '0700' }]);
   });
+
+  it('a link where a data file belongs is refused by every way in, and what it points at is neither changed nor made', () => {
+    const data = join(dir.path, 'links');
+    mkdirSync(data);
+    const target = join(dir.path, 'target');
+    writeFileSync(target, 'elsewhere');
+    chmodSync(target, 0o644);
+    symlinkSync(target, join(data, 'file'));
+    const nowhere = join(dir.path, 'nowhere');
+    symlinkSync(nowhere, join(data, 'dangling'));
+    for (const name of ['file', 'dangling']) {
+      const path = join(data, name);
+      for (const use of [() => privateFile(path), () => readPrivateFile(path), () => writePrivateFile(path, 'x', 'create'), () => writePrivateFile(path, 'x', 'replace'), () => privateSqliteFile(path)]) {
+        expect(use).toThrow(UnsafeDataPathError);
+      }
+      expect(() => privateFile(path)).toThrow(`refusing to use ${path}: it is a symbolic link to ${name === 'file' ? target : nowhere}`);
+    }
+    expect([readFileSync(target, 'utf8'), `0${(statSync(target).mode & 0o777).toString(8)}`]).toEqual(['elsewhere', '0644']);
+    expect(existsSync(nowhere)).toBe(false);
+    // A directory in a file's place is refused too; a plain file is read and written.
+    mkdirSync(join(data, 'dir'));
+    expect(() => readPrivateFile(join(data, 'dir'))).toThrow(UnsafeDataPathError);
+    expect(readPrivateFile(join(data, 'absent'))).toBeNull();
+    writePrivateFile(join(data, 'new'), 'one', 'create');
+    expect(() => writePrivateFile(join(data, 'new'), 'two', 'create')).toThrow(/EEXIST/);
+    writePrivateFile(join(data, 'new'), 'two', 'replace');
+    expect([readPrivateFile(join(data, 'new')), `0${(statSync(join(data, 'new')).mode & 0o777).toString(8)}`]).toEqual(['two', '0600']);
+  });
 });
+

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, fdatasync, fdatasyncSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import {
   AllFilter,
@@ -19,9 +19,10 @@ import {
   SubscribeOptions,
   WrongExpectedRevisionError,
 } from '../event-store.port';
-import { ModeChange, privateSqliteFile } from '../../storage/private-files';
+import { ModeChange, openPrivateFile, privateSqliteFile } from '../../storage/private-files';
 import { chain, GENESIS_HASH } from '../hash-chain';
-import type { IntegrityReport } from '../../storage/integrity';
+import { StoreDamagedError, type IntegrityReport } from '../../storage/integrity';
+import { isSqliteDamage } from '../../storage/sqlite/damage';
 import { quickCheck } from '../../storage/sqlite/quick-check';
 
 export interface SqliteEventStoreOptions {
@@ -232,6 +233,8 @@ export class SqliteEventStore implements EventStore {
   private nextSync: Promise<void> | null = null;
   /** A failed sync: what was written may or may not be on disk, so nothing more is written or handed out. */
   private syncFailure: Error | null = null;
+  /** The first damage this store saw (a read or write SQLite found corrupt, or its integrity check): `ping` fails with it from then on. */
+  private damage: StoreDamagedError | null = null;
   /** Where each reader of the shared tail is: the slowest one inside the window keeps its rows. */
   private readonly tailReaders = new Map<object, number>();
   private readonly tailTx: Database.Transaction<(after: number) => { rows: EventRow[]; scannedTo: number }>;
@@ -272,7 +275,7 @@ export class SqliteEventStore implements EventStore {
     // The WAL exists while a connection is open. Whatever it holds now (a crashed process's
     // commits, still in the page cache) is synced before anything is read.
     try {
-      this.walFd = openSync(`${file}-wal`, 'r+');
+      this.walFd = openPrivateFile(`${file}-wal`);
     } catch (err) {
       this.db.close();
       throw new Error(`cannot open the event log's WAL file ${file}-wal: ${(err as Error).message}`);
@@ -354,6 +357,9 @@ export class SqliteEventStore implements EventStore {
       allBackwards: db.prepare<[number, number], EventRow>(
         'SELECT * FROM events WHERE position < ? ORDER BY position DESC LIMIT ?',
       ),
+      // From either end: every row, whatever its position (see `readAll`).
+      allFirst: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY position ASC LIMIT ?'),
+      allLast: db.prepare<[number], EventRow>('SELECT * FROM events ORDER BY position DESC LIMIT ?'),
     };
   }
 
@@ -384,7 +390,7 @@ export class SqliteEventStore implements EventStore {
           outcome = this.appendOne.immediate(req);
         } catch (err) {
           this.takeWritten();
-          reject(writeFailure(err instanceof PartialWriteError ? err.failure : err));
+          reject(this.failure(writeFailure(err instanceof PartialWriteError ? err.failure : err)));
           return;
         }
         const rows = this.takeWritten();
@@ -417,7 +423,7 @@ export class SqliteEventStore implements EventStore {
 
   /** Answers a request once its writes are on disk, and notes each stream's new end. */
   private settle(req: Pending, outcome: Outcome): void {
-    if ('err' in outcome) return req.reject(outcome.err);
+    if ('err' in outcome) return req.reject(this.failure(outcome.err));
     if ('parts' in req && 'all' in outcome) {
       req.parts.forEach((part, i) => this.noteLastRevision(part.stream, outcome.all[i].nextExpectedRevision));
       req.resolve(outcome.all);
@@ -455,7 +461,7 @@ export class SqliteEventStore implements EventStore {
       rows = this.takeWritten();
     } catch (err) {
       this.takeWritten();
-      const failure = writeFailure(err);
+      const failure = this.failure(writeFailure(err));
       for (const req of batch) req.reject(failure);
       return;
     }
@@ -606,11 +612,12 @@ export class SqliteEventStore implements EventStore {
       const last = this.knownLastRevision(stream);
       if (last !== undefined && from > last) return [];
     }
-    const rows =
+    const rows = this.reading(() =>
       max === undefined
         ? (backwards ? this.stmts.streamBackwardsAll : this.stmts.streamForwardsAll).all(stream, from)
-        : (backwards ? this.stmts.streamBackwards : this.stmts.streamForwards).all(stream, from, max);
-    if (rows.length === 0 && !this.stmts.streamExists.get(stream)) throw new StreamNotFoundError(stream);
+        : (backwards ? this.stmts.streamBackwards : this.stmts.streamForwards).all(stream, from, max),
+    );
+    if (rows.length === 0 && !this.reading(() => this.stmts.streamExists.get(stream))) throw new StreamNotFoundError(stream);
     // To the end: the last row is the stream's end; nothing from `from` on: its end is before it.
     if (max === undefined && !backwards) this.noteLastRevision(stream, rows.length ? rows[rows.length - 1].revision : from - 1);
     return (await this.onDisk(rows)).map(toRecorded);
@@ -631,26 +638,31 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readEvent(id: string): Promise<RecordedEvent | null> {
-    const row = this.stmts.eventById.get(id);
+    const row = this.reading(() => this.stmts.eventById.get(id));
     return row ? toRecorded((await this.onDisk([row]))[0]) : null;
   }
 
   async readCausedBy(eventId: string, maxCount = 1000): Promise<RecordedEvent[]> {
-    return (await this.onDisk(this.stmts.causedBy.all(eventId, maxCount))).map(toRecorded);
+    return (await this.onDisk(this.reading(() => this.stmts.causedBy.all(eventId, maxCount)))).map(toRecorded);
   }
 
+  /**
+   * Without `from`, from the table's first row (its last, backwards): a row someone put at a
+   * position this store never assigns (below 1) is read too.
+   */
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const max = options.maxCount ?? 4096;
+    const backwards = options.direction === 'backwards';
+    const from = options.from;
     if (!options.filter) {
-      const rows =
-        options.direction === 'backwards'
-          ? this.stmts.allBackwards.all(options.from ?? Number.MAX_SAFE_INTEGER, max)
-          : this.stmts.allForwards.all(options.from ?? 0, max);
+      const rows = this.reading(() =>
+        this.inLogOrder(from === undefined ? (backwards ? this.stmts.allLast : this.stmts.allFirst).all(max) : (backwards ? this.stmts.allBackwards : this.stmts.allForwards).all(from, max), backwards, from),
+      );
       return (await this.onDisk(rows)).map(toRecorded);
     }
-    const { sql, params } = filteredQuery(options.filter, options.direction ?? 'forwards');
-    const from = options.from ?? (options.direction === 'backwards' ? Number.MAX_SAFE_INTEGER : 0);
-    return (await this.onDisk(this.db.prepare(sql).all(from, ...params, max) as EventRow[])).map(toRecorded);
+    const { sql, params } = filteredQuery(options.filter, backwards ? 'backwards' : 'forwards', '*', from !== undefined);
+    const bound = from === undefined ? [] : [from];
+    return (await this.onDisk(this.reading(() => this.inLogOrder(this.db.prepare(sql).all(...bound, ...params, max) as EventRow[], backwards, from)))).map(toRecorded);
   }
 
   subscribeToAll(options: SubscribeOptions = {}): EventSubscription {
@@ -664,7 +676,7 @@ export class SqliteEventStore implements EventStore {
     const readBatch = this.db.transaction((after: number, limit: number) => {
       // One read transaction: the batch and the head come from the same snapshot, so
       // advancing past filtered-out events can never skip a matching one.
-      const events = filter ? this.readFilteredRows(after, filter) : envelopes.all(after, limit);
+      const events = this.inLogOrder(filter ? this.readFilteredRows(after, filter) : envelopes.all(after, limit), false, after);
       const atHead = events.length < (filter ? this.batchSize : limit);
       const scannedTo = atHead ? (this.stmts.head.get()?.position ?? 0) : events[events.length - 1].position;
       return { events, scannedTo, atHead };
@@ -680,7 +692,7 @@ export class SqliteEventStore implements EventStore {
           // A reader of pages larger than the shared tail's (a rebuild) reads for itself, that much at a time.
           const own = filter !== undefined || maxCount > store.batchSize;
           if (!own) store.tailReaders.set(reader, after);
-          const { events, scannedTo, atHead } = (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount));
+          const { events, scannedTo, atHead } = store.reading(() => (own ? null : store.fromTail(after)) ?? readBatch.deferred(after, Math.max(store.batchSize, maxCount)));
           // Nothing is handed out, nor passed over, before it is on disk.
           await store.onDiskThrough(Math.max(scannedTo, events.length ? events[events.length - 1].position : 0));
           for (let i = 0; i < events.length && !closed; i += maxCount) {
@@ -688,7 +700,7 @@ export class SqliteEventStore implements EventStore {
               const r = row as Envelope & { data?: string | null; metadata?: string | null; event?: RecordedEvent };
               // One event object per row, shared by every runner reading the tail: made once, its
               // payload parsed once (events are read-only to their consumers; see the port).
-              return (r.event ??= recorded(row, () => (r.data != null ? (r as EventRow) : store.stmts.payload.get(row.position)!)));
+              return (r.event ??= recorded(row, () => (r.data != null ? (r as EventRow) : store.reading(() => store.stmts.payload.get(row.position)!))));
             });
             yield page;
             after = page[page.length - 1].position;
@@ -780,6 +792,7 @@ export class SqliteEventStore implements EventStore {
     const t = this.tail;
     t.counter = this.changeCounter;
     const { rows, scannedTo } = this.tailTx.deferred(t.to);
+    this.inLogOrder(rows, false, t.to);
     for (const row of rows) t.rows.push(row);
     t.complete = rows.length < this.batchSize;
     t.to = Math.max(t.to, scannedTo);
@@ -819,7 +832,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async headPosition(): Promise<number> {
-    const head = this.stmts.head.get()?.position ?? 0;
+    const head = this.reading(() => this.stmts.head.get()?.position ?? 0);
     await this.onDiskThrough(head);
     return head;
   }
@@ -838,13 +851,57 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /** Fails with the damage once the store has seen it (see `failure`), whether or not it still answers. */
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    if (this.damage) throw this.damage;
+    this.reading(() => this.db.prepare('SELECT 1').get());
   }
 
-  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`). */
-  checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
-    return quickCheck(this.file, timeoutMs);
+  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`); damage found is remembered. */
+  async checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
+    const report = await quickCheck(this.file, timeoutMs);
+    if (report.status === 'DAMAGED') this.damaged(`PRAGMA quick_check: ${report.details.slice(0, 5).join('; ')}`);
+    return report;
+  }
+
+  /** A read of the file: SQLite's word that it is damaged reaches the caller as the port's (see `failure`). */
+  private reading<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /**
+   * The error a caller is given: SQLite's corruption errors (SQLITE_CORRUPT, SQLITE_NOTADB) as a
+   * `StoreDamagedError`, and remembered (see `ping`); anything else as it is.
+   */
+  private failure(err: unknown): unknown {
+    return isSqliteDamage(err) ? this.damaged(err.message) : err;
+  }
+
+  /**
+   * The rows of a read in position order (after `from`, or before it backwards), checked: SQLite
+   * hands a whole table's rows in the order asked, so rows out of it mean its pages are damaged
+   * (a read that would otherwise page round the same rows for ever). Positions past what a number
+   * holds exactly (never assigned: see the port) may read as equal, and are left to the caller.
+   */
+  private inLogOrder<T extends { position: number }>(rows: T[], backwards: boolean, from?: number): T[] {
+    let prev = from;
+    for (const { position } of rows) {
+      if (prev !== undefined && Number.isSafeInteger(prev) && Number.isSafeInteger(position) && (backwards ? position >= prev : position <= prev)) {
+        throw this.damaged(`a read of the log in position order found position ${position} after ${prev}: the table of events is damaged`);
+      }
+      prev = position;
+    }
+    return rows;
+  }
+
+  private damaged(detail: string): StoreDamagedError {
+    const err = new StoreDamagedError('EVENT_STORE_DAMAGED', this.description, detail);
+    this.damage ??= err;
+    return err;
   }
 
   async close(): Promise<void> {
@@ -971,7 +1028,8 @@ function lastPosition(o: Outcome): number {
   return 0;
 }
 
-function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', columns = '*') {
+/** A filtered read of `$all`; `bounded`: its first parameter is the position it reads past. */
+function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', columns = '*', bounded = true) {
   const clauses: string[] = [];
   const params: unknown[] = [];
   if (filter.eventTypes) {
@@ -986,6 +1044,7 @@ function filteredQuery(filter: AllFilter, direction: 'forwards' | 'backwards', c
   }
   const cmp = direction === 'forwards' ? '>' : '<';
   const order = direction === 'forwards' ? 'ASC' : 'DESC';
-  const where = clauses.length ? ` AND ${clauses.join(' AND ')}` : '';
-  return { sql: `SELECT ${columns} FROM events WHERE position ${cmp} ?${where} ORDER BY position ${order} LIMIT ?`, params };
+  if (bounded) clauses.unshift(`position ${cmp} ?`);
+  const where = clauses.length ? ` WHERE ${clauses.join(' AND ')}` : '';
+  return { sql: `SELECT ${columns} FROM events${where} ORDER BY position ${order} LIMIT ?`, params };
 }

@@ -8,7 +8,8 @@ import { ModeChange, privateSqliteFile } from '../../storage/private-files';
 import { fastUpdate } from './fast-update';
 import { DuplicateKeyError, WriterClient } from './writer-client';
 import { ResultCache } from './result-cache';
-import type { IntegrityReport } from '../../storage/integrity';
+import { StoreDamagedError, type IntegrityReport } from '../../storage/integrity';
+import { isSqliteDamage } from '../../storage/sqlite/damage';
 import { quickCheck } from '../../storage/sqlite/quick-check';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,100}$/;
@@ -206,6 +207,8 @@ export class SqliteReadStore implements ReadStore {
   private schemaVersion = -1;
 
   private readonly writer: WriterClient | null;
+  /** The first damage this store saw: `ping` fails with it from then on. */
+  private damage: StoreDamagedError | null = null;
   private readonly inlineChanges: number;
   private readonly inlineCommitsPerCheckpoint: number;
   private inlineCommits = 0;
@@ -452,6 +455,14 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async find(collection: string, filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    try {
+      return this.findNow(collection, filter, options);
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  private findNow(collection: string, filter: Filter, options: FindOptions): Doc[] {
     const id = idLookup(filter);
     if (id !== null && !options.skip && options.limit !== 0) {
       // One document by its key: the primary key answers it, cheaper than a cached result's bookkeeping.
@@ -485,10 +496,14 @@ export class SqliteReadStore implements ReadStore {
   }
 
   async count(collection: string, filter: Filter): Promise<number> {
-    const key = ResultCache.key('count', collection, filter);
-    if (key === null) return this.countNow(collection, filter);
-    const version = this.version(collection);
-    return this.results.get<number>(key, version) ?? this.results.set(key, version, this.countNow(collection, filter));
+    try {
+      const key = ResultCache.key('count', collection, filter);
+      if (key === null) return this.countNow(collection, filter);
+      const version = this.version(collection);
+      return this.results.get<number>(key, version) ?? this.results.set(key, version, this.countNow(collection, filter));
+    } catch (err) {
+      throw this.failure(err);
+    }
   }
 
   private countNow(collection: string, filter: Filter): number {
@@ -507,6 +522,8 @@ export class SqliteReadStore implements ReadStore {
     try {
       if (!this.writer) this.commitTx.immediate(changes);
       else if (!this.committedInline(this.writer, changes)) await this.writer.request({ op: 'commit', changes });
+    } catch (err) {
+      throw this.failure(err);
     } finally {
       for (const c of new Set(changes.map((ch) => ch.collection))) this.touched(c);
     }
@@ -745,15 +762,37 @@ export class SqliteReadStore implements ReadStore {
     this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
-  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`). */
-  checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
-    return quickCheck(this.file, timeoutMs);
+  /** `PRAGMA quick_check` of the file, on a thread and a read-only connection of its own (see `quickCheck`); damage found is remembered. */
+  async checkIntegrity(timeoutMs: number): Promise<IntegrityReport> {
+    const report = await quickCheck(this.file, timeoutMs);
+    if (report.status === 'DAMAGED') this.failure(new StoreDamagedError('READ_STORE_DAMAGED', this.description, `PRAGMA quick_check: ${report.details.slice(0, 5).join('; ')}`));
+    return report;
   }
 
-  /** The file answers a read, and the writer thread (when there is one) answers too. */
+  /**
+   * The file answers a read, and the writer thread (when there is one) answers too; once the store
+   * has seen damage (see `failure`), it fails with it.
+   */
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
-    await this.writer?.request({ op: 'ping' });
+    if (this.damage) throw this.damage;
+    try {
+      this.db.prepare('SELECT 1').get();
+      await this.writer?.request({ op: 'ping' });
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /**
+   * The error a caller is given: SQLite's corruption errors (SQLITE_CORRUPT, SQLITE_NOTADB), here
+   * or on the writer thread, as a `StoreDamagedError`, and remembered (see `ping`); anything else
+   * as it is.
+   */
+  private failure(err: unknown): unknown {
+    const damage = isSqliteDamage(err) ? new StoreDamagedError('READ_STORE_DAMAGED', this.description, err.message) : err instanceof StoreDamagedError ? err : null;
+    if (!damage) return err;
+    this.damage ??= damage;
+    return damage;
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { Change, ConcurrentCommitError, Filter, IndexSpec } from '../read-store.port';
+import { StoreDamagedError, type StoreDamageReason } from '../../storage/integrity';
 
 /** What the read store asks of its writer thread. */
 export type WriterRequest =
@@ -16,6 +17,7 @@ export interface WriterFailure {
   collection?: string;
   filter?: Filter;
   id?: string;
+  damage?: { reason: StoreDamageReason; store: string; detail: string };
 }
 
 export type WriterReply = { id: number; ok: true } | { id: number; ok: false; failure: WriterFailure };
@@ -34,6 +36,7 @@ export class DuplicateKeyError extends Error {
 export function fromFailure(f: WriterFailure): Error {
   if (f.name === 'ConcurrentCommitError') return new ConcurrentCommitError(f.collection!, f.filter!);
   if (f.name === 'DuplicateKeyError') return new DuplicateKeyError(f.collection!, f.id!);
+  if (f.damage) return new StoreDamagedError(f.damage.reason, f.damage.store, f.damage.detail);
   const err = new Error(f.message);
   err.name = f.name;
   return err;
@@ -42,6 +45,7 @@ export function fromFailure(f: WriterFailure): Error {
 export function toFailure(err: unknown): WriterFailure {
   if (err instanceof ConcurrentCommitError) return { name: err.name, message: err.message, collection: err.collection, filter: err.filter };
   if (err instanceof DuplicateKeyError) return { name: err.name, message: err.message, collection: err.collection, id: err.id };
+  if (err instanceof StoreDamagedError) return { name: err.name, message: err.message, damage: { reason: err.reason, store: err.store, detail: err.detail } };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: 'Error', message: String(err) };
 }

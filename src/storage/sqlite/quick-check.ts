@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import type { IntegrityReport } from '../integrity';
+import { isDamageCode } from './damage';
 
 /** At most this many findings are reported (SQLite's `quick_check(N)`). */
 const MAX_FINDINGS = 20;
@@ -8,8 +9,6 @@ const MAX_FINDINGS = 20;
 /** What the check's thread posts back. */
 export type QuickCheckReply = { rows: string[] } | { error: string; code: string | null };
 
-/** SQLite's own words for a file that is not a whole database. */
-const DAMAGE = /^SQLITE_(CORRUPT|NOTADB)/;
 
 /**
  * `PRAGMA quick_check` on a SQLite file, bounded in time: it runs on a thread of its own with a
@@ -37,7 +36,7 @@ export function quickCheck(file: string, timeoutMs: number, script = join(__dirn
       timeoutMs,
     );
     worker.once('message', (reply: QuickCheckReply) => {
-      if ('error' in reply) return done({ status: DAMAGE.test(reply.code ?? '') ? 'DAMAGED' : 'FAILED', details: [reply.error], milliseconds: elapsed() });
+      if ('error' in reply) return done({ status: isDamageCode(reply.code) ? 'DAMAGED' : 'FAILED', details: [reply.error], milliseconds: elapsed() });
       const ok = reply.rows.length === 1 && reply.rows[0] === 'ok';
       // One finding a line (SQLite may put several in one row).
       const findings = reply.rows.flatMap((r) => r.split('\n')).filter((l) => l && !l.startsWith('*** in database'));
