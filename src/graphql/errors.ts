@@ -1,6 +1,8 @@
 import { HttpException } from '@nestjs/common';
 import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { storeDamaged } from '../app/store-damage.filter';
 import { DomainError } from '../messaging/domain-errors';
+import { StoreDamagedError } from '../storage/integrity';
 
 const GRAPHQL_CODES = new Set([
   'GRAPHQL_PARSE_FAILED',
@@ -31,7 +33,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
 const withoutSuggestions = (message: string) => message.replace(/ ?Did you mean .+?\?/g, '');
 
 function mapped(formatted: GraphQLFormattedError, error: unknown, log: (err: unknown) => void): GraphQLFormattedError {
-  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  const unwrapped = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  // A damaged store met by a subscription's stream after it began (a resolver's is mapped by StoreDamagedFilter).
+  const original = unwrapped instanceof StoreDamagedError ? storeDamaged(unwrapped) : unwrapped;
   if (original instanceof DomainError) {
     return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code: original.code, ...original.details } };
   }

@@ -150,12 +150,14 @@ export class CommandPipeline {
   /**
    * For processes that act on the log (executors, runners): a domain refusal means the world
    * moved on meanwhile (canceled, released, deleted), which is an answer (null), not an error.
+   * A store that cannot take the write now (UNAVAILABLE: out of space) is no refusal: it is
+   * thrown, so the work is not taken as done or as moot.
    */
   async runUnlessRefused<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, stream: string, command: C, context: CommandContext): Promise<CommandOutcome | null> {
     try {
       return await this.run(decider, stream, command, context);
     } catch (err) {
-      if (err instanceof DomainError) return null;
+      if (err instanceof DomainError && !(err instanceof UnavailableError)) return null;
       throw err;
     }
   }

@@ -108,11 +108,11 @@ describe('the edges: documents, sockets and bodies that must not stall, fool or 
     });
 
     it('a document of 1,240 same-named fields is refused before GraphQL’s own rules weigh every pair of them', async () => {
-      await gqlResponse(port, `query { ${'siteConfig { autoMachineRepairEnabled } '.repeat(200)} }`); // warm
+      // Refused by a shape limit, which runs first: GraphQL's own rules (the overlapping-fields
+      // rule took up to half a second on it) only run on documents within the shape limits.
       for (const key of [auditor, null]) {
-        const started = performance.now();
         const r = await gqlResponse(port, `query { ${'siteConfig { autoMachineRepairEnabled } '.repeat(1240)} } # ${Math.random()}`, undefined, key);
-        expect(performance.now() - started).toBeLessThan(100);
+        expect(r.body.errors).toHaveLength(1);
         expect(r.body.errors![0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'rootFields' });
       }
       const nested = await gqlResponse(port, `query { machines { ${'pageInfo { hasNextPage } '.repeat(1240)} } }`);
